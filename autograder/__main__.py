@@ -1,0 +1,64 @@
+"""Command line: ``python -m autograder COMMAND``. Commands are registered in ``COMMANDS``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from autograder import paths
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """Print a table of every reference model: shapes, parameters, FLOPs."""
+    from autograder.model_table import MODELS, format_table, measure
+
+    rows = []
+    for spec in MODELS:
+        rows.append(measure(spec))
+        print(f"measured {spec.name} in {rows[-1].seconds:.1f} s", file=sys.stderr, flush=True)
+    print(format_table(rows, markdown=args.markdown))
+    return 0
+
+
+def run_skeletons(args: argparse.Namespace) -> int:
+    """Regenerate skeletons/ from solutions/, or with --check report drift and exit 1."""
+    from autograder.skeletons import drifted, write_skeletons
+
+    if args.check:
+        problems = drifted(paths.SOLUTIONS, paths.SKELETONS)
+        for problem in problems:
+            print(f"skeletons/{problem}: run `python -m autograder skeletons` to regenerate")
+        if not problems:
+            print("skeletons/ matches solutions/")
+        return 1 if problems else 0
+    for skeleton in write_skeletons(paths.SOLUTIONS, paths.SKELETONS):
+        print(f"skeletons/{skeleton.name}: {skeleton.regions} region(s) to implement")
+    return 0
+
+
+def _models_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="only report whether skeletons/ is up to date")
+
+
+# name -> (handler, argument setup, help)
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
+    "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
+    "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="Lab 3 kit tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, setup, help_text) in COMMANDS.items():
+        setup(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][0](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Where the kit's folders are, relative to the repository root."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+SKELETONS = ROOT / "skeletons"

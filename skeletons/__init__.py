@@ -1,0 +1,1 @@
+"""Lab 3 components: ResNet, attention modules, Vision Transformer, Grad-CAM, profiler."""

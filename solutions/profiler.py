@@ -1,0 +1,188 @@
+"""Model profiler: FLOPs, training-step memory, latency and a training benchmark (Lab 3, Part 4).
+
+Conventions: one multiply-add counts as 2 FLOPs; FLOPs are those of matrix products and
+convolutions (including attention's Q K^T and A V), for one image in eval mode. Latency is in
+milliseconds after warm-up, synchronised on CUDA. Memory is in bytes.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """FLOPs of softmax(Q K^T) V for q (B, H, N, d), k (B, H, M, d), v (B, H, M, e)."""
+    batch, heads, queries, dim = query_shape
+    keys, value_dim = key_shape[-2], value_shape[-1]
+    return 2 * batch * heads * queries * keys * (dim + value_dim)
+
+
+def _cpu_fused_attention_ops() -> dict:
+    """torch's FlopCounterMode counts the CUDA fused attention kernels but not the CPU one."""
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None:
+        return {}
+
+    # FlopCounterMode hands custom counters the shapes of tensor arguments, not the tensors.
+    return {op: _attention_flops}
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class ModelProfiler:
+    """Measure a model's cost on ``device`` ("cpu", "cuda", "cuda:1", or a torch.device).
+
+    The model is moved to ``device``. ``measure_flops`` and ``measure_latency`` run it in eval mode
+    and restore its mode afterwards; ``measure_memory`` trains a copy, so the model is unchanged;
+    ``benchmark_training`` trains the model itself.
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+
+    def measure_flops(self, input_size: Sequence[int]) -> int:
+        """FLOPs of one forward pass on one image of shape ``input_size`` = (C, H, W)."""
+        # TODO: count the FLOPs of a forward pass on a (1, C, H, W) input.
+        ### BEGIN SOLUTION
+        x = torch.zeros(1, *input_size, device=self.device)
+        counter = FlopCounterMode(display=False, custom_mapping=_cpu_fused_attention_ops())
+        with _eval_mode(self.model), torch.no_grad(), counter:
+            self.model(x)
+        return int(counter.get_total_flops())
+        ### END SOLUTION
+
+    def measure_memory(self, batch_size: int, input_size: Sequence[int]) -> int:
+        """Peak bytes held during one training step of a copy of the model.
+
+        The step: forward on a random (batch_size, C, H, W) batch, cross-entropy against random
+        labels, backward, SGD (momentum 0.9) update. The peak counts every live tensor: weights,
+        buffers, gradients, momentum, activations kept for backward and temporaries. On CUDA it is
+        read from the caching allocator's statistics, on the CPU from the profiler's allocation
+        events.
+        """
+        # TODO: run one training step on a copy and report its peak memory.
+        ### BEGIN SOLUTION
+        model = copy.deepcopy(self.model).train()
+        resident = _tensor_bytes(list(model.parameters()) + list(model.buffers()))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        inputs = torch.randn(batch_size, *input_size, device=self.device)
+        resident += _tensor_bytes([inputs])
+
+        def step() -> None:
+            logits = model(inputs)
+            labels = torch.randint(0, logits.shape[1], (batch_size,), device=self.device)
+            F.cross_entropy(logits, labels).backward()
+            optimizer.step()
+
+        if self.device.type == "cuda":
+            _synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            step()
+            _synchronize(self.device)
+            return resident + torch.cuda.max_memory_allocated(self.device) - before
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+            step()
+        live = peak = 0
+        records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        for record in sorted(records, key=lambda e: e.start_ns()):
+            live += record.nbytes()
+            peak = max(peak, live)
+        return resident + peak
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def measure_latency(self, input_tensor: torch.Tensor, num_runs: int = 100) -> dict[str, float]:
+        """Forward latency for ``input_tensor`` (B, C, H, W) after 10 warm-up runs.
+
+        Returns ``{"mean_ms", "median_ms", "p95_ms"}`` over ``num_runs`` timed runs, each timed
+        alone and, on CUDA, synchronised before the clock is read.
+        """
+        # TODO: warm up, then time each run.
+        ### BEGIN SOLUTION
+        if num_runs < 1:
+            raise ValueError(f"num_runs must be at least 1, got {num_runs}")
+        x = input_tensor.to(self.device)
+        times_ms = []
+        with _eval_mode(self.model):
+            for _ in range(10):
+                self.model(x)
+            for _ in range(num_runs):
+                _synchronize(self.device)
+                start = time.perf_counter()
+                self.model(x)
+                _synchronize(self.device)
+                times_ms.append((time.perf_counter() - start) * 1000.0)
+        ordered = sorted(times_ms)
+        p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+        return {"mean_ms": statistics.fmean(times_ms), "median_ms": statistics.median(times_ms), "p95_ms": p95}
+        ### END SOLUTION
+
+    def benchmark_training(self, dataloader: Iterable, epochs: int = 5, lr: float = 1e-3) -> dict:
+        """Train the model with Adam (``lr``) and cross-entropy for ``epochs`` passes.
+
+        ``dataloader`` yields ``(images (B, C, H, W), labels (B,))``. Returns
+        ``{"epochs": [{"epoch", "loss", "accuracy", "seconds", "images_per_second"}, ...]}``:
+        the mean training loss, training accuracy in [0, 1], and wall time of each epoch.
+        """
+        # TODO: a plain training loop that records loss, accuracy and time per epoch.
+        ### BEGIN SOLUTION
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.model.train()
+        history = []
+        for epoch in range(1, epochs + 1):
+            total_loss, correct, seen = 0.0, 0, 0
+            _synchronize(self.device)
+            start = time.perf_counter()
+            for images, labels in dataloader:
+                images, labels = images.to(self.device), labels.to(self.device)
+                logits = self.model(images)
+                loss = F.cross_entropy(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item() * labels.shape[0]
+                correct += int((logits.argmax(dim=1) == labels).sum())
+                seen += labels.shape[0]
+            _synchronize(self.device)
+            seconds = time.perf_counter() - start
+            if seen == 0:
+                raise ValueError("the dataloader yielded no batches")
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": total_loss / seen,
+                    "accuracy": correct / seen,
+                    "seconds": seconds,
+                    "images_per_second": seen / seconds,
+                }
+            )
+        return {"epochs": history}
+        ### END SOLUTION

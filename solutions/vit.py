@@ -1,0 +1,233 @@
+"""Vision Transformer parts (Lab 3, Part 3).
+
+Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words: Transformers for Image Recognition at
+Scale" (arXiv:2010.11929); attention from Vaswani et al. 2017, "Attention Is All You Need"
+(arXiv:1706.03762). Shape letters: B batch, C image channels, N patches, T = N + 1 tokens
+(with CLS), D embedding dim, H heads, d = D / H head dim.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+POS_ENCODINGS = ("learnable", "sinusoidal")
+
+
+class PatchEmbedding(nn.Module):
+    """Split an image into non-overlapping P x P patches and project each to D dimensions.
+
+    A Conv2d with kernel and stride P is the same linear map as flattening each patch and
+    applying one nn.Linear (P * P * C -> D), computed in one call.
+    Shapes: (B, C, S, S) -> (B, N, D) with N = (S / P) ** 2 (attribute ``num_patches``).
+    """
+
+    def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3, embed_dim: int = 768) -> None:
+        super().__init__()
+        if img_size % patch_size != 0:
+            raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.num_patches = (img_size // patch_size) ** 2
+        # TODO: define proj, a Conv2d from in_channels to embed_dim with kernel = stride = patch_size.
+        ### BEGIN SOLUTION  # skeleton: pass
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) -> (B, N, D)."""
+        # TODO: project, flatten the patch grid, put the patch axis before the channel axis.
+        ### BEGIN SOLUTION
+        x = self.proj(x)  # (B, C, S, S) -> (B, D, S/P, S/P)
+        return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+        ### END SOLUTION
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention: ``softmax(Q K^T / sqrt(d)) V`` in H heads, then a projection.
+
+    ``qkv`` is one nn.Linear (D -> 3D, with bias) whose output splits as [Q | K | V], each split
+    into H contiguous heads of size d; ``proj`` (D -> D, with bias) mixes the heads. ``dropout``
+    acts on the attention weights, as in nn.MultiheadAttention.
+
+    ``forward(x)`` returns (B, T, D); ``forward(x, return_attention=True)`` returns that and the
+    attention weights (B, H, T, T), whose rows sum to 1 (taken before dropout).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if embed_dim % num_heads != 0:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.dropout = dropout
+        # TODO: define qkv (D -> 3D), attn_drop (nn.Dropout) and proj (D -> D).
+        ### BEGIN SOLUTION  # skeleton: pass
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.attn_drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(embed_dim, embed_dim)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """(B, T, D) -> (B, T, D), or ((B, T, D), (B, H, T, T)) with ``return_attention``."""
+        # TODO: project to q, k, v per head, scaled dot-product attention, merge heads, project.
+        ### BEGIN SOLUTION
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim)  # (B, T, 3D) -> (B, T, 3, H, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, d)
+        if return_attention:
+            weights = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, H, T, T)
+            out = self.attn_drop(weights) @ v  # (B, H, T, d)
+        else:
+            # The same computation, fused: faster and without the (B, H, T, T) matrix in memory.
+            drop = self.dropout if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
+        out = self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))  # (B, H, T, d) -> (B, T, D)
+        return (out, weights) if return_attention else out
+        ### END SOLUTION
+
+
+class TransformerEncoderBlock(nn.Module):
+    """Pre-norm encoder block: ``x + MSA(LN(x))``, then ``x + MLP(LN(x))``.
+
+    LayerNorms use eps 1e-6 (as the ViT paper's code). The MLP is Linear (D -> mlp_ratio * D),
+    exact (erf) GELU, Dropout, Linear (-> D), Dropout; another Dropout follows the attention.
+    Shapes: (B, T, D) -> (B, T, D).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        hidden = int(embed_dim * mlp_ratio)
+        # TODO: define norm1, attn (MultiHeadAttention), drop, norm2 and mlp (nn.Sequential).
+        ### BEGIN SOLUTION  # skeleton: pass
+        self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, dropout)
+        self.drop = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, embed_dim),
+            nn.Dropout(dropout),
+        )
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """(B, T, D) -> (B, T, D), or that and the attention weights (B, H, T, T)."""
+        # TODO: the two pre-norm residual sub-layers.
+        ### BEGIN SOLUTION
+        attended = self.attn(self.norm1(x), return_attention=return_attention)
+        if return_attention:
+            attended, weights = attended
+        x = x + self.drop(attended)
+        x = x + self.mlp(self.norm2(x))
+        return (x, weights) if return_attention else x
+        ### END SOLUTION
+
+
+def sinusoidal_position_table(num_positions: int, dim: int) -> torch.Tensor:
+    """Fixed positions of Vaswani et al. 2017, Sec. 3.5: (num_positions, dim).
+
+    ``PE[p, 2i] = sin(p / 10000 ** (2i / dim))`` and ``PE[p, 2i + 1] = cos(...)`` (same angle);
+    ``dim`` must be even.
+    """
+    if dim % 2 != 0:
+        raise ValueError(f"sinusoidal positions need an even dimension, got {dim}")
+    # TODO: build the table.
+    ### BEGIN SOLUTION
+    positions = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (T, 1)
+    inv_freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
+    angles = positions * inv_freq  # (T, dim/2)
+    table = torch.zeros(num_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles)
+    table[:, 1::2] = torch.cos(angles)
+    return table.float()
+    ### END SOLUTION
+
+
+class VisionTransformer(nn.Module):
+    """ViT classifier: patches, a learned CLS token, positions, encoder blocks, LayerNorm, head.
+
+    Tokens: the CLS token is prepended to the N patch embeddings, then a position table for all
+    T = N + 1 tokens is added: a learned parameter ``pos_embed`` (1, T, D) with
+    ``pos_encoding="learnable"``, or a fixed buffer of the same name and shape with
+    ``"sinusoidal"``. After ``depth`` blocks a final LayerNorm (eps 1e-6) normalises the tokens
+    and ``head`` classifies the CLS token. At the defaults (ViT-B/16) there are 86,567,656
+    parameters. Shapes: (B, C, S, S) -> (B, num_classes).
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        in_channels: int = 3,
+        num_classes: int = 1000,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        pos_encoding: str = "learnable",
+    ) -> None:
+        super().__init__()
+        if pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {pos_encoding!r}")
+        # TODO: define patch_embed, cls_token (nn.Parameter (1, 1, D)), pos_embed (see the class
+        # docstring), pos_drop (nn.Dropout), blocks (nn.ModuleList), norm and head.
+        ### BEGIN SOLUTION  # skeleton: pass
+        self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, embed_dim)
+        num_tokens = self.patch_embed.num_patches + 1
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        if pos_encoding == "learnable":
+            self.pos_embed = nn.Parameter(torch.randn(1, num_tokens, embed_dim) * 0.02)
+        else:
+            self.register_buffer("pos_embed", sinusoidal_position_table(num_tokens, embed_dim)[None])
+        self.pos_drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            [TransformerEncoderBlock(embed_dim, num_heads, mlp_ratio, dropout) for _ in range(depth)]
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+        ### END SOLUTION
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Truncated-normal (std 0.02) linear weights with zero biases, as the ViT reference code."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedded input tokens with CLS and positions: (B, C, S, S) -> (B, T, D)."""
+        # TODO: patch-embed, prepend the CLS token (expanded to the batch), add positions, dropout.
+        ### BEGIN SOLUTION
+        patches = self.patch_embed(x)  # (B, N, D)
+        cls = self.cls_token.expand(patches.shape[0], -1, -1)  # (1, 1, D) -> (B, 1, D)
+        return self.pos_drop(torch.cat([cls, patches], dim=1) + self.pos_embed)  # (B, T, D)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) -> (B, num_classes)."""
+        # TODO: tokens, blocks, final norm, head on the CLS token.
+        ### BEGIN SOLUTION
+        x = self.tokens(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x)[:, 0])  # CLS token (B, D) -> (B, num_classes)
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights of every block, in order: a list of ``depth`` (B, H, T, T) tensors."""
+        maps = []
+        tokens = self.tokens(x)
+        for block in self.blocks:
+            tokens, weights = block(tokens, return_attention=True)
+            maps.append(weights)
+        return maps
