@@ -49,8 +49,8 @@ class GradCAM:
     def __call__(self, x: torch.Tensor, class_idx: ClassIndex = None) -> torch.Tensor:
         """(B, C, H, W) -> (B, H, W) maps in [0, 1].
 
-        ``class_idx``: None for each image's predicted class, an int for the same class in every
-        image, or a sequence / tensor of B class indices, one per image.
+        ``class_idx``: None for each image's predicted class, an int (or 0-d tensor) for the same
+        class in every image, or a sequence / tensor of B class indices, one per image.
         """
         # TODO: forward pass (the hook keeps the activations), pick the target class scores,
         # take their gradient w.r.t. the activations, weight, sum, ReLU, upsample, normalise.
@@ -79,10 +79,9 @@ class GradCAM:
         batch = logits.shape[0]
         if class_idx is None:
             return logits.argmax(dim=1)
-        if isinstance(class_idx, int):
-            targets = torch.full((batch,), class_idx, dtype=torch.long)
-        else:
-            targets = torch.as_tensor(class_idx, dtype=torch.long).reshape(-1)
+        targets = torch.as_tensor(class_idx, dtype=torch.long)
+        # One class (an int, a numpy integer, a 0-d tensor) is explained in every image.
+        targets = targets.expand(batch) if targets.dim() == 0 else targets.reshape(-1)
         if targets.numel() != batch:
             raise ValueError(f"class_idx gives {targets.numel()} classes for a batch of {batch}")
         if bool(((targets < 0) | (targets >= logits.shape[1])).any()):

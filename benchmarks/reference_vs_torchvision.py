@@ -1,0 +1,91 @@
+"""Forward+backward time of the reference ResNet-50 and ViT-B/16 against torchvision's, side by side.
+
+    python benchmarks/reference_vs_torchvision.py [--device auto|cpu|cuda] [--batch-size N]
+                                                  [--repeats N] [--warmup N]
+
+The two implementations of a model are timed alternately in one process (same inputs, same
+threads, float32), so drift in machine load hits both; the ratio is ours / torchvision's median.
+Prints a Markdown table naming the device and the torch version.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from solutions import resnet, vit  # noqa: E402
+
+PAIRS: dict[str, tuple[Callable[[], nn.Module], Callable[[], nn.Module]]] = {
+    "ResNet-50": (resnet.resnet50, torchvision.models.resnet50),
+    "ViT-B/16": (vit.VisionTransformer, torchvision.models.vit_b_16),
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_seconds(model: nn.Module, images: torch.Tensor, device: torch.device) -> float:
+    """Wall time of one forward+backward pass."""
+    sync(device)
+    start = time.perf_counter()
+    model(images).sum().backward()
+    sync(device)
+    seconds = time.perf_counter() - start
+    model.zero_grad(set_to_none=True)
+    return seconds
+
+
+def compare(name: str, device: torch.device, batch_size: int, repeats: int, warmup: int) -> dict:
+    ours_factory, theirs_factory = PAIRS[name]
+    torch.manual_seed(0)
+    ours, theirs = ours_factory().to(device).train(), theirs_factory().to(device).train()
+    images = torch.randn(batch_size, 3, 224, 224, device=device)
+    times: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for round_index in range(warmup + repeats):
+        for label, model in (("ours", ours), ("theirs", theirs)):
+            seconds = step_seconds(model, images, device)
+            if round_index >= warmup:
+                times[label].append(seconds)
+    ours_ms = statistics.median(times["ours"]) * 1000
+    theirs_ms = statistics.median(times["theirs"]) * 1000
+    return {"model": name, "ours_ms": ours_ms, "theirs_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on CPU, 64 on CUDA")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+    batch_size = args.batch_size or (64 if use_cuda else 8)
+    print(f"device: {device_name(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}; "
+          f"float32, batch {batch_size}, 224x224, median of {args.repeats} after {args.warmup} warm-up rounds")
+    print("| model | reference fwd+bwd (ms) | torchvision fwd+bwd (ms) | ratio |")
+    print("|---|---:|---:|---:|")
+    for name in PAIRS:
+        row = compare(name, device, batch_size, args.repeats, args.warmup)
+        print(f"| {row['model']} | {row['ours_ms']:.1f} | {row['theirs_ms']:.1f} | {row['ratio']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
