@@ -27,14 +27,7 @@ sides = st.integers(1, 9)
 kernel_sizes = st.sampled_from([1, 3, 5, 7])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module's small tensors on one intra-op thread (restored afterwards): on a shared
-    2-core machine OpenMP threads spin-waiting for each other make these tests several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @torch.no_grad()

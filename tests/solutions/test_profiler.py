@@ -258,33 +258,46 @@ def test_memory_leaves_model_unchanged():
 # ---------------------------------------------------------------- latency
 
 
-class Sleeper(nn.Module):
-    """Sleeps per forward (longer on chosen calls) and counts its calls; BatchNorm shows the mode."""
+class FakeClock:
+    """A stand-in for time.perf_counter that only moves when a model says it ran."""
 
-    def __init__(self, seconds: float, slow_calls=(), slow_seconds: float = 0.0) -> None:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedModel(nn.Module):
+    """Advances the fake clock per forward (longer on chosen calls) and counts its calls."""
+
+    def __init__(self, clock: FakeClock, seconds: float, slow_calls=(), slow_seconds: float = 0.0) -> None:
         super().__init__()
-        self.seconds, self.slow_calls, self.slow_seconds = seconds, set(slow_calls), slow_seconds
+        self.clock, self.seconds, self.slow_calls, self.slow_seconds = clock, seconds, set(slow_calls), slow_seconds
         self.calls = 0
         self.norm = nn.BatchNorm2d(3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        time.sleep(self.slow_seconds if self.calls in self.slow_calls else self.seconds)
+        self.clock.now += self.slow_seconds if self.calls in self.slow_calls else self.seconds
         return self.norm(x)
 
 
-def test_latency_statistics():
-    """Milliseconds over num_runs timed runs after 10 warm-ups; p95 catches a slow 10% tail."""
-    torch.manual_seed(0)
+def test_latency_statistics(monkeypatch):
+    """Milliseconds over num_runs timed runs after 10 warm-ups; p95 catches a slow 10% tail.
+
+    A fake clock makes the timings exact, so the test does not depend on machine load.
+    """
+    clock = FakeClock()
+    monkeypatch.setattr(time, "perf_counter", clock)
     # Calls 1-10 are the warm-up; 2 of the 20 timed runs (calls 15 and 25) take 50 ms, the rest 2 ms.
-    model = Sleeper(0.002, slow_calls=(15, 25), slow_seconds=0.05)
+    model = TimedModel(clock, 0.002, slow_calls=(15, 25), slow_seconds=0.05)
     stats = ModelProfiler(model).measure_latency(torch.randn(2, 3, 8, 8), num_runs=20)
     assert set(stats) == {"mean_ms", "median_ms", "p95_ms"}
-    assert all(isinstance(v, float) and v > 0 for v in stats.values())
     assert model.calls == 10 + 20
-    assert 2.0 <= stats["median_ms"] < 40.0  # sleep overshoot under load stays well below 48 ms
-    assert stats["p95_ms"] >= 50.0
-    assert (18 * 2.0 + 2 * 50.0) / 20 <= stats["mean_ms"] < stats["p95_ms"]
+    assert stats["median_ms"] == pytest.approx(2.0)
+    assert stats["p95_ms"] == pytest.approx(50.0)
+    assert stats["mean_ms"] == pytest.approx((18 * 2.0 + 2 * 50.0) / 20)
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])

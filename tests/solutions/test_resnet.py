@@ -46,14 +46,7 @@ TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_54
 LAST_BN_OR_CONV = {BasicBlock: "bn2", BottleneckBlock: "bn3", PreActBasicBlock: "conv2", PreActBottleneckBlock: "conv3"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run this module's small tensors on one intra-op thread (restored afterwards): on a shared
-    2-core machine OpenMP threads spin-waiting for each other make these tests several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- helpers
