@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 from typing import Callable
 
 from autograder import paths
@@ -36,6 +38,39 @@ def run_skeletons(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_grade(args: argparse.Namespace) -> int:
+    """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
+    from autograder.checks import CHECKS
+    from autograder.grade import grade, resolve_device
+    from autograder.report import format_report, results_json, write_results
+    from autograder.rubric import RubricError, load_rubric
+
+    submission = Path(args.path)
+    if not submission.is_dir():
+        print(f"error: {submission} is not a folder (expected one laid out like skeletons/)", file=sys.stderr)
+        return 2
+    try:
+        rubric = load_rubric(args.rubric, CHECKS)
+        device = resolve_device(args.device)
+    except (RubricError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    results = grade(submission, rubric, device)
+    elapsed = time.perf_counter() - start
+    print(format_report(results, f"Lab 3 autograder: {submission} ({device})"))
+    write_results(args.results, results_json(results, elapsed))
+    print(f"results written to {args.results} in {elapsed:.1f} s")
+    return 0
+
+
+def _grade_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="submission folder, laid out like skeletons/")
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    parser.add_argument("--results", default="results.json", help="Gradescope results file to write")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
 def _models_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
@@ -46,6 +81,7 @@ def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
 
 # name -> (handler, argument setup, help)
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
+    "grade": (run_grade, _grade_parser, "grade one submission folder against the reference solutions"),
     "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
     "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
 }

@@ -1,0 +1,191 @@
+"""Weight transplant: map reference parameters onto a submission's modules.
+
+Both models run the same input; the layers that own parameters are listed in the order they first
+execute (forward hooks on the reference here, the worker's trace for the submission). The two
+lists are walked together and each reference layer is matched by the first adapter that fits:
+
+- same parameter shapes (any names): copied as they are, with BatchNorm-style buffers;
+- same sizes, other layout (nn.Linear vs a 1x1 nn.Conv2d, a Conv2d patch projection vs an
+  nn.Linear over unfolded patches): reshaped;
+- one fused layer vs several consecutive ones (qkv vs separate q, k, v): split along dim 0.
+
+Parameters that no executed layer owns (a CLS token, a position table) are matched by shape, in
+registration order. A correct submission with other names and layouts therefore receives exactly
+the reference weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """A layer that owns parameters, as seen in one forward pass."""
+
+    name: str
+    """Module path inside its model (e.g. ``layer1.0.conv1``)."""
+    kind: str
+    """Class name of the module (e.g. ``Conv2d``)."""
+    params: tuple[tuple[str, Shape], ...]
+    """Its own parameters (not its children's), (local name, shape), in registration order."""
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"{n} {tuple(s)}" for n, s in self.params)
+        return f"{self.name} ({self.kind}: {shapes})"
+
+
+class AlignmentError(ValueError):
+    """The submission's layers cannot be matched to the reference's; the message says where."""
+
+
+def reference_calls(model: nn.Module, run: Callable[[], object], skip: tuple[str, ...] = ()) -> list[LayerCall]:
+    """Layers of ``model`` owning parameters, in the order ``run()`` first executes them.
+
+    Modules under ``skip`` (passed in by the grader) are left out.
+    """
+    seen: list[LayerCall] = []
+    names: set[str] = set(n for n, _ in model.named_modules() if n and _under(n, skip))
+
+    def record(name: str, module: nn.Module, *_):
+        params = tuple((n, tuple(p.shape)) for n, p in module.named_parameters(recurse=False))
+        if params and name not in names:
+            names.add(name)
+            seen.append(LayerCall(name, type(module).__name__, params))
+
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(n, mod)) for n, m in model.named_modules() if n]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def _under(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def student_calls(trace: list[dict], skip: tuple[str, ...] = ()) -> list[LayerCall]:
+    """The same list built from a worker's trace (first call of each module that owns parameters).
+
+    Modules under ``skip`` (those the grader passed in, with weights of its own) are left out.
+    """
+    seen, names = [], set()
+    for call in trace:
+        if call["params"] and call["name"] not in names and not _under(call["name"], skip):
+            names.add(call["name"])
+            kind = call["type"].rsplit(".", 1)[-1]
+            seen.append(LayerCall(call["name"], kind, tuple((n, tuple(s)) for n, s in call["params"])))
+    return seen
+
+
+def _full(layer: LayerCall, local: str) -> str:
+    return f"{layer.name}.{local}" if layer.name else local
+
+
+def _copy(ref_tensors: list[torch.Tensor], student: LayerCall) -> Optional[dict[str, torch.Tensor]]:
+    if len(ref_tensors) != len(student.params):
+        return None
+    if all(tuple(t.shape) == s for t, (_, s) in zip(ref_tensors, student.params)):
+        return {_full(student, n): t for t, (n, _) in zip(ref_tensors, student.params)}
+    return None
+
+
+def _reshape(ref_tensors: list[torch.Tensor], student: LayerCall) -> Optional[dict[str, torch.Tensor]]:
+    if len(ref_tensors) != len(student.params):
+        return None
+    out = {}
+    for tensor, (name, shape) in zip(ref_tensors, student.params):
+        if tensor.numel() != torch.Size(shape).numel() or (shape and tensor.shape[0] != shape[0]):
+            return None
+        out[_full(student, name)] = tensor.reshape(shape)
+    return out
+
+
+def _split(ref_tensors: list[torch.Tensor], students: list[LayerCall]) -> Optional[tuple[int, dict]]:
+    """A fused reference layer against k consecutive student layers of equal shapes."""
+    for k in (3, 2, 4):
+        group = students[:k]
+        if len(group) < k or any(len(s.params) != len(ref_tensors) for s in group):
+            continue
+        out = {}
+        for index, tensor in enumerate(ref_tensors):
+            shapes = [s.params[index][1] for s in group]
+            if any(sh != shapes[0] for sh in shapes) or tensor.shape[0] != k * shapes[0][0] or tuple(tensor.shape[1:]) != shapes[0][1:]:
+                break
+            for student, chunk in zip(group, tensor.chunk(k, dim=0)):
+                out[_full(student, student.params[index][0])] = chunk
+        else:
+            return k, out
+    return None
+
+
+def transplant(
+    reference: nn.Module,
+    ref_layers: list[LayerCall],
+    stu_layers: list[LayerCall],
+    stu_parameters: list[tuple[str, Shape]],
+    stu_buffers: list[tuple[str, Shape]],
+    ref_skip: tuple[str, ...] = (),
+    stu_skip: tuple[str, ...] = (),
+) -> dict[str, torch.Tensor]:
+    """A state dict, in the submission's names, holding the reference's weights.
+
+    ``stu_parameters`` / ``stu_buffers``: every (name, shape) of the student's module, as the
+    worker describes it. ``ref_skip`` / ``stu_skip``: modules passed in by the grader, which
+    already hold the same weights on both sides. Raises AlignmentError naming the first pair of layers that differ.
+    """
+    state = dict(reference.state_dict(keep_vars=False))
+    modules = dict(reference.named_modules())
+    out: dict[str, torch.Tensor] = {}
+    stu_buffer_shapes = dict((n, tuple(s)) for n, s in stu_buffers)
+    j = 0
+    for i, ref in enumerate(ref_layers):
+        tensors = [state[_full(ref, n)] for n, _ in ref.params]
+        student = stu_layers[j] if j < len(stu_layers) else None
+        mapped = (_copy(tensors, student) or _reshape(tensors, student)) if student else None
+        used = 1
+        if mapped is None:
+            split = _split(tensors, stu_layers[j:])
+            if split is None:
+                yours = student.describe() if student else "nothing (your model ran fewer layers)"
+                raise AlignmentError(f"layer {i + 1} of the reference, {ref.describe()}, has no counterpart: "
+                                     f"your layer {j + 1} is {yours}")
+            used, mapped = split
+        out.update(mapped)
+        if student is not None and used == 1:
+            for buffer_name, buffer in modules[ref.name].named_buffers(recurse=False):
+                target = _full(student, buffer_name)
+                if stu_buffer_shapes.get(target) == tuple(buffer.shape):
+                    out[target] = buffer
+        j += used
+    if j < len(stu_layers):
+        raise AlignmentError(f"your model runs layers the reference does not have, from {stu_layers[j].describe()}")
+    covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
+    loose_ref = [(n, p) for n, p in reference.named_parameters() if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
+    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not _under(n.rpartition(".")[0], stu_skip)]
+    out.update(_match_loose(loose_ref, loose_stu))
+    return out
+
+
+def _match_loose(loose_ref: list, loose_stu: list) -> dict[str, torch.Tensor]:
+    """Parameters outside executed layers, matched by shape (registration order breaks ties)."""
+    if len(loose_ref) != len(loose_stu):
+        ref_names = ", ".join(f"{n} {tuple(p.shape)}" for n, p in loose_ref) or "none"
+        stu_names = ", ".join(f"{n} {s}" for n, s in loose_stu) or "none"
+        raise AlignmentError(f"parameters outside layers differ: reference has {ref_names}; yours has {stu_names}")
+    remaining = list(loose_stu)
+    out = {}
+    for name, tensor in loose_ref:
+        match = next((item for item in remaining if item[1] == tuple(tensor.shape)), None)
+        if match is None:
+            raise AlignmentError(f"no parameter of shape {tuple(tensor.shape)} for the reference's {name}")
+        remaining.remove(match)
+        out[match[0]] = tensor.detach()
+    return out

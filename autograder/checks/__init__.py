@@ -1,0 +1,14 @@
+"""All checks, by id. Each component module registers its checks on its own Registry."""
+from __future__ import annotations
+
+from autograder.checks import attention, resnet
+from autograder.checks.registry import CheckSpec
+
+COMPONENT_MODULES = (resnet, attention)
+
+CHECKS: dict[str, CheckSpec] = {}
+for _module in COMPONENT_MODULES:
+    for _id, _spec in _module.registry.checks.items():
+        if _id in CHECKS:
+            raise ValueError(f"check id {_id!r} registered by two modules")
+        CHECKS[_id] = _spec

@@ -1,0 +1,129 @@
+"""Checks for attention.py: SE and CBAM, alone and inside ResNet blocks (Part 2)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from hypothesis import strategies as st
+from torch import nn
+
+from autograder.checks.common import (
+    Case,
+    Factory,
+    Outcome,
+    check_numerics,
+    check_output_shapes,
+    check_parameter_counts,
+    failed,
+    generated,
+    passed,
+)
+from autograder.checks.registry import Registry
+from autograder.remote import Session
+
+registry = Registry()
+
+SE_SLIDE = "Part 2, 'Squeeze-and-Excitation'"
+CBAM_SLIDE = "Part 2, 'CBAM: channel and spatial attention'"
+CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 48), st.integers(1, 16), st.integers(1, 8), st.integers(1, 8))
+
+
+def cases(target: str, count: int) -> list[Case]:
+    return [Case(target, (c, r), {}, (b, c, h, w)) for b, c, r, h, w in generated(CONFIGS, count)]
+
+
+NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("attention.SEModule", (3, 16), {}, (1, 3, 4, 4))]
+NUMERIC_CBAM = [Case("attention.CBAM", (32, 4), {}, (2, 32, 9, 7)), Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))]
+
+
+def _se_with_max_pool(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(se.fc2(F.relu(se.fc1(x.amax(dim=(2, 3))))))[:, :, None, None]
+
+
+def _se_gate_only(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(se.fc2(F.relu(se.fc1(x.mean(dim=(2, 3))))))[:, :, None, None].expand_as(x)
+
+
+def _spatial_first(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return cbam.channel_attention(cbam.spatial_attention(x))
+
+
+def _channel_from_average_only(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    mlp = cbam.channel_attention
+    gated = x * torch.sigmoid(mlp.fc2(F.relu(mlp.fc1(x.mean(dim=(2, 3))))))[:, :, None, None]
+    return cbam.spatial_attention(gated)
+
+
+SE_VARIANTS = {"max pooling instead of average pooling in the squeeze": _se_with_max_pool,
+               "the gate returned instead of the rescaled input": _se_gate_only}
+CBAM_VARIANTS = {"spatial attention applied before channel attention (CBAM is channel first)": _spatial_first,
+                 "channel attention from average pooling only (plain SE; CBAM adds the max-pooled descriptor)":
+                     _channel_from_average_only}
+
+
+def _all_of(outcomes: list[Outcome]) -> Outcome:
+    failing = [o.message for o in outcomes if o.fraction < 1]
+    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
+
+
+@registry.check("part2.se.shapes", "attention", "SEModule", SE_SLIDE)
+def se_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, cases("attention.SEModule", 8))
+
+
+@registry.check("part2.se.parameters", "attention", "SEModule", SE_SLIDE)
+def se_parameters(session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, cases("attention.SEModule", 6))
+
+
+@registry.check("part2.se.numerics", "attention", "SEModule", SE_SLIDE)
+def se_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
+
+
+@registry.check("part2.se.gate", "attention", "SEModule", SE_SLIDE + " (the excitation gate)")
+def se_gate(session: Session, rule) -> Outcome:
+    """On a positive input, output / input is one value per (image, channel), strictly inside (0, 1)."""
+    session.build("se", {"$ref": "attention.SEModule"}, 16, 4)
+    x = torch.rand(2, 16, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.5
+    out = session.forward("se", x, dtype="float64").outputs
+    if not out or out[0].shape != x.shape:
+        return failed(f"SEModule(16, 4) on input {tuple(x.shape)} should return the same shape")
+    ratio = out[0] / x
+    spread = float((ratio.amax(dim=(2, 3)) - ratio.amin(dim=(2, 3))).max())
+    if spread > 1e-9:
+        return failed(f"the gate should be constant over space (one value per channel); it varies by up to {spread:.3g}")
+    if not bool(((ratio > 0) & (ratio < 1)).all()):
+        return failed(f"the gate should lie strictly in (0, 1) (a sigmoid); found values in [{float(ratio.min()):.3g}, {float(ratio.max()):.3g}]")
+    return passed("the gate is constant over space and lies in (0, 1)")
+
+
+@registry.check("part2.cbam.shapes", "attention", "CBAM", CBAM_SLIDE)
+def cbam_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, cases("attention.CBAM", 8))
+
+
+@registry.check("part2.cbam.parameters", "attention", "CBAM", CBAM_SLIDE)
+def cbam_parameters(session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, cases("attention.CBAM", 6) + [Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))])
+
+
+@registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE)
+def cbam_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])
+
+
+def _resnet_with(attention: str) -> Case:
+    factory = Factory(f"attention.{attention}", {"reduction": 8})
+    return Case("resnet.resnet18", (), {"num_classes": 5, "stem": "cifar", "attention": factory}, (2, 3, 16, 16))
+
+
+@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
+def se_resnet_numerics(session: Session, rule) -> Outcome:
+    """resnet18(attention=SEModule) from your files equals the reference network."""
+    return check_numerics(session, _resnet_with("SEModule"), rule.tolerance)
+
+
+@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
+def cbam_resnet_numerics(session: Session, rule) -> Outcome:
+    """resnet18(attention=CBAM) from your files equals the reference network."""
+    return check_numerics(session, _resnet_with("CBAM"), rule.tolerance)

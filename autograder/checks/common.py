@@ -1,0 +1,336 @@
+"""Building blocks of the checks: module cases, reference runs, transplant, comparisons."""
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from autograder import remote
+from autograder.align import AlignmentError, reference_calls, student_calls, transplant
+from autograder.remote import Session
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one check concluded."""
+
+    fraction: float
+    """Share of the check's points earned, in [0, 1]."""
+    message: str
+    """Feedback: first line a summary, then details."""
+
+
+def passed(message: str) -> Outcome:
+    return Outcome(1.0, message)
+
+
+def failed(message: str) -> Outcome:
+    return Outcome(0.0, message)
+
+
+@dataclass(frozen=True)
+class Factory:
+    """A lab class used as an argument (e.g. ``attention=Factory("attention.SEModule", reduction=4)``)."""
+
+    dotted: str
+    kwargs: dict = field(default_factory=dict)
+
+    def reference(self) -> Callable:
+        return functools.partial(reference_attr(self.dotted), **self.kwargs)
+
+    def student(self) -> dict:
+        return remote.partial(self.dotted, **self.kwargs)
+
+    def __repr__(self) -> str:
+        bound = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return self.dotted.split(".")[-1] + (f"({bound})" if bound else "")
+
+
+@dataclass(frozen=True)
+class Provided:
+    """A plain torch.nn module the grader passes in (e.g. a downsample), the same weights on both sides.
+
+    ``spec``: ``[name, args, kwargs]`` of a torch.nn class (``Sequential`` takes specs as args).
+    ``factory``: pass ``lambda channels: module`` instead of the module (an attention stand-in).
+    """
+
+    spec: list
+    seed: int = 7
+    factory: bool = False
+
+    def build(self) -> nn.Module:
+        """The module, initialised from ``seed`` alone (identical for reference and submission)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return randomize(_build_nn(self.spec), self.seed)
+
+    def reference(self, provided: list) -> Any:
+        if self.factory:
+            return lambda channels: self.build()
+        module = self.build()
+        provided.append(module)
+        return module
+
+    def student(self, tensors: dict, label: str) -> dict:
+        if self.factory:
+            return {"$nn_factory": self.spec}
+        for name, tensor in self.build().state_dict().items():
+            tensors[f"{label}.{name}"] = tensor
+        return {"$nn": self.spec, "weights": label}
+
+    def __repr__(self) -> str:
+        return _spec_repr(self.spec)
+
+
+def _spec_parts(spec: list) -> tuple[str, list, dict]:
+    return spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
+
+
+def _build_nn(spec: list) -> nn.Module:
+    name, args, kwargs = _spec_parts(spec)
+    if name == "Sequential":
+        return nn.Sequential(*[_build_nn(child) for child in args])
+    return getattr(nn, name)(*args, **kwargs)
+
+
+def _spec_repr(spec: list) -> str:
+    name, args, kwargs = _spec_parts(spec)
+    if name == "Sequential":
+        return f"Sequential({', '.join(_spec_repr(child) for child in args)})"
+    return f"{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A configuration of a lab component and the input it is run on."""
+
+    target: str
+    """``module.attr`` of the component, e.g. ``resnet.BasicBlock``."""
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    input_shape: Shape = ()
+    """Shape of the (single) input tensor."""
+
+    def label(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.target.split('.')[-1]}({', '.join(parts)}) on input {tuple(self.input_shape)}"
+
+    def build_reference(self, provided: Optional[list] = None) -> nn.Module:
+        """The reference component; modules passed in are appended to ``provided``."""
+        provided = [] if provided is None else provided
+
+        def encode(value: Any) -> Any:
+            if isinstance(value, Factory):
+                return value.reference()
+            return value.reference(provided) if isinstance(value, Provided) else value
+
+        args = [encode(a) for a in self.args]
+        return reference_attr(self.target)(*args, **{k: encode(v) for k, v in self.kwargs.items()})
+
+    def build_student(self, session: Session, name: str) -> remote.Description:
+        tensors: dict[str, torch.Tensor] = {}
+
+        def encode(value: Any, label: str) -> Any:
+            if isinstance(value, Factory):
+                return value.student()
+            return value.student(tensors, label) if isinstance(value, Provided) else value
+
+        args = [encode(a, f"arg{i}") for i, a in enumerate(self.args)]
+        kwargs = {k: encode(v, k) for k, v in self.kwargs.items()}
+        return session.build(name, remote.ref(self.target), *args, tensors=tensors, **kwargs)
+
+    def make_input(self, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(self.input_shape, generator=generator)
+
+
+def reference_attr(dotted: str):
+    """An attribute of the reference solutions (grader process only)."""
+    module_name, attr = dotted.split(".", 1)
+    value = importlib.import_module(f"solutions.{module_name}")
+    for part in attr.split("."):
+        value = getattr(value, part)
+    return value
+
+
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+
+
+@torch.no_grad()
+def randomize(model: nn.Module, seed: int) -> nn.Module:
+    """Perturb a reference so that no part is trivial: norms' affine and running statistics, biases."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, NORMS):
+            if module.weight is not None:
+                module.weight.copy_(1 + 0.2 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=generator))
+            if getattr(module, "running_mean", None) is not None:
+                module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(module.running_var.shape, generator=generator))
+        elif getattr(module, "bias", None) is not None and isinstance(module.bias, nn.Parameter):
+            module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+    for name, param in model.named_parameters():
+        if "." not in name and param.dim() >= 2:  # loose tensors such as a CLS token or positions
+            param.copy_(0.5 * torch.randn(param.shape, generator=generator))
+    return model
+
+
+def generated(strategy: st.SearchStrategy, count: int) -> list:
+    """``count`` examples from ``strategy``, the same ones on every run (derandomised hypothesis)."""
+    examples: list = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(example):
+        if len(examples) < count:
+            examples.append(example)
+
+    collect()
+    return examples
+
+
+def first_lines(items: list[str], limit: int = 3) -> str:
+    shown = items[:limit]
+    more = f"\n... and {len(items) - limit} more" if len(items) > limit else ""
+    return "\n".join(shown) + more
+
+
+def check_output_shapes(session: Session, cases: list[Case]) -> Outcome:
+    """Each case's output shape equals the reference's; the fraction of cases that pass."""
+    problems = []
+    for index, case in enumerate(cases):
+        expected = tuple(case.build_reference().eval()(case.make_input(index)).shape)
+        case.build_student(session, "shape")
+        got = session.forward("shape", case.make_input(index)).outputs
+        shape = tuple(got[0].shape) if got else None
+        if shape != expected:
+            problems.append(f"{case.label()}: expected output {expected}, got {shape}")
+    ok = len(cases) - len(problems)
+    if not problems:
+        return passed(f"all {len(cases)} configurations give the expected output shape")
+    return Outcome(ok / len(cases), f"{ok}/{len(cases)} configurations give the expected output shape\n" + first_lines(problems))
+
+
+def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
+    """Each case's trainable parameter count equals the reference's."""
+    problems = []
+    for case in cases:
+        expected = sum(p.numel() for p in case.build_reference().parameters() if p.requires_grad)
+        got = case.build_student(session, "count").trainable
+        if got != expected:
+            problems.append(f"{case.label().split(' on input')[0]}: expected {expected:,} parameters, got {got:,}")
+    ok = len(cases) - len(problems)
+    if not problems:
+        return passed(f"parameter counts match in all {len(cases)} configurations")
+    return Outcome(ok / len(cases), f"{ok}/{len(cases)} configurations have the expected parameter count\n" + first_lines(problems))
+
+
+@dataclass
+class Transplanted:
+    """A reference module and the submission's equivalent holding the same weights."""
+
+    reference: nn.Module
+    name: str
+    """Handle of the submission's module in the worker."""
+    description: remote.Description
+
+
+def transplanted(session: Session, case: Case, name: str, seed: int = 0,
+                 prepare: Optional[Callable[[nn.Module], None]] = None) -> Transplanted:
+    """Build both, give the reference non-trivial weights, copy them into the submission's module.
+
+    ``prepare`` may change the reference's weights (e.g. zero a branch) before they are copied.
+    """
+    torch.manual_seed(seed)
+    provided: list = []
+    reference = case.build_reference(provided)
+    kept = {id(m): {k: v.clone() for k, v in m.state_dict().items()} for m in provided}
+    randomize(reference, seed).eval()
+    for module in provided:  # passed-in modules keep the weights the submission received
+        module.load_state_dict(kept[id(module)])
+    if prepare is not None:
+        prepare(reference)
+    ref_skip = tuple(n for n, m in reference.named_modules() if n and id(m) in kept)
+    description = case.build_student(session, name)
+    x = case.make_input(seed)
+    ref_layers = reference_calls(reference, lambda: reference(x), ref_skip)
+    trace = session.forward(name, x, trace=True).trace
+    stu_skip = tuple(description.provided)
+    state = transplant(reference, ref_layers, student_calls(trace, stu_skip), description.parameters,
+                       description.buffers, ref_skip, stu_skip)
+    session.load(name, state)
+    return Transplanted(reference, name, description)
+
+
+def max_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.detach().double() - want.detach().double()).abs().max()) if got.numel() else 0.0
+
+
+def close(got: torch.Tensor, want: torch.Tensor, atol: float, rtol: float) -> bool:
+    if got.shape != want.shape:
+        return False
+    return bool(torch.allclose(got.double(), want.double(), atol=atol, rtol=rtol))
+
+
+def check_numerics(session: Session, case: Case, tolerances: dict, variants: Optional[dict] = None) -> Outcome:
+    """After the transplant, outputs equal the reference's in eval mode, float32 and float64.
+
+    ``variants``: name -> function(reference module, input) computing a known wrong alternative;
+    when the submission matches one, the feedback names it.
+    """
+    try:
+        pair = transplanted(session, case, "numerics")
+    except AlignmentError as error:
+        return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
+    problems = []
+    for dtype, torch_dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        tol = tolerances[dtype]
+        x = case.make_input(1).to(torch_dtype)
+        want = pair.reference.to(torch_dtype)(x)
+        got = session.forward(pair.name, x, dtype=dtype).outputs
+        if not got or not close(got[0], want, tol.atol, tol.rtol):
+            detail = f"shape {tuple(got[0].shape)} vs {tuple(want.shape)}" if got and got[0].shape != want.shape else (
+                f"max abs error {max_error(got[0], want):.3g} (tolerance {tol.atol:g} + {tol.rtol:g} x |expected|)" if got else "no tensor output")
+            problems.append(f"{dtype}: {detail}")
+            for variant, compute in (variants or {}).items():
+                if got and dtype == "float64" and close(got[0], compute(pair.reference, x), tol.atol, tol.rtol):
+                    problems.append(f"your output matches a known alternative: {variant}")
+    pair.reference.float()
+    if problems:
+        return failed(f"{case.label()}: output differs from the reference with the same weights\n" + "\n".join(problems))
+    return passed(f"{case.label()}: output equals the reference's with the same weights (float32 and float64)")
+
+
+def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
+    """After the transplant: every parameter gets a gradient and input gradients equal the reference's."""
+    try:
+        pair = transplanted(session, case, "gradients")
+    except AlignmentError as error:
+        return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
+    x = case.make_input(2).double()
+    reference = pair.reference.double()
+    x_ref = x.clone().requires_grad_(True)
+    out = reference(x_ref)
+    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    (want,) = torch.autograd.grad((out * upstream).sum(), x_ref)
+    result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
+    missing = [name.split(".", 2)[-1] for name in result.missing_grads]
+    tol = tolerances["float64"]
+    if missing:
+        return failed(f"{case.label()}: no gradient reaches {', '.join(missing[:5])} (a detached path, .data, or an unused layer?)")
+    got = result.input_grads.get("x0")
+    if got is None or not close(got, want, tol.atol, tol.rtol):
+        error = max_error(got, want) if got is not None and got.shape == want.shape else float("nan")
+        return failed(f"{case.label()}: the gradient with respect to the input differs from the reference's "
+                      f"(max abs error {error:.3g})")
+    return passed(f"{case.label()}: gradients reach every parameter and the input gradient equals the reference's")

@@ -1,0 +1,45 @@
+"""The check registry: stable ids -> check functions with what they grade and where to look."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from autograder.checks.common import Outcome
+from autograder.remote import Session
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One registered check."""
+
+    id: str
+    """Stable id used in grading.yml, e.g. ``part1.basic_block.numerics``."""
+    module: str
+    """The submission file it needs, without ``.py`` (e.g. ``resnet``)."""
+    component: str
+    """What it grades, as students know it (e.g. ``BasicBlock``)."""
+    hint: str
+    """Where in the slides to look when it fails."""
+    run: Callable[[Session, "CheckRuleLike"], Outcome]
+    """The check itself: (session, rubric rule) -> outcome."""
+
+
+CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s
+
+
+class Registry:
+    """Collects checks from the per-component modules; ids are unique."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, CheckSpec] = {}
+
+    def check(self, id: str, module: str, component: str, hint: str):
+        """Decorator registering ``run(session, rule) -> Outcome`` under ``id``."""
+
+        def register(run):
+            if id in self.checks:
+                raise ValueError(f"check id {id!r} registered twice")
+            self.checks[id] = CheckSpec(id, module, component, hint, run)
+            return run
+
+        return register

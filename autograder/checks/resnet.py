@@ -1,0 +1,226 @@
+"""Checks for resnet.py: the four residual blocks and the ResNet builder (Part 1)."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from hypothesis import strategies as st
+from torch import nn
+
+from autograder.checks.common import (
+    Case,
+    Outcome,
+    Provided,
+    check_gradients,
+    check_numerics,
+    check_output_shapes,
+    check_parameter_counts,
+    close,
+    failed,
+    generated,
+    max_error,
+    passed,
+    transplanted,
+)
+from autograder.checks.registry import Registry
+from autograder.remote import Session
+
+registry = Registry()
+
+
+@dataclass(frozen=True)
+class BlockKind:
+    """One of the four residual blocks."""
+
+    target: str
+    expansion: int
+    preactivation: bool
+    last_layer: str
+    """The reference's last layer on the residual branch (zeroed by the skip-path check)."""
+    slide: str
+
+
+BLOCKS = {
+    "basic_block": BlockKind("resnet.BasicBlock", 1, False, "bn2", "Part 1, 'BasicBlock' (post-activation)"),
+    "bottleneck": BlockKind("resnet.BottleneckBlock", 4, False, "bn3", "Part 1, 'Bottleneck block'"),
+    "preact_basic": BlockKind("resnet.PreActBasicBlock", 1, True, "conv2", "Part 1, 'Pre-activation blocks'"),
+    "preact_bottleneck": BlockKind("resnet.PreActBottleneckBlock", 4, True, "conv3", "Part 1, 'Pre-activation blocks'"),
+}
+
+
+def downsample(kind: BlockKind, in_channels: int, out_channels: int, stride: int) -> Optional[Provided]:
+    """The shortcut projection a caller passes in: 1x1 conv (+ BN after post-activation blocks)."""
+    width = out_channels * kind.expansion
+    if stride == 1 and in_channels == width:
+        return None
+    conv = ["Conv2d", [in_channels, width, 1], {"stride": stride, "bias": False}]
+    return Provided(conv if kind.preactivation else ["Sequential", [conv, ["BatchNorm2d", [width]]]])
+
+
+def block_case(kind: BlockKind, batch: int, cin: int, cout: int, stride: int, size: int, **kwargs) -> Case:
+    return Case(kind.target, (cin, cout, stride, downsample(kind, cin, cout, stride)), kwargs, (batch, cin, size, size))
+
+
+BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 8), st.sampled_from([1, 2]), st.integers(3, 10))
+
+
+def shape_cases(kind: BlockKind, count: int) -> list[Case]:
+    return [block_case(kind, *config) for config in generated(BLOCK_CONFIGS, count)]
+
+
+def numeric_cases(kind: BlockKind) -> list[Case]:
+    """With a projection shortcut (stride 2, more channels) and with the identity."""
+    width = 6 * kind.expansion
+    return [block_case(kind, 2, 4, 6, 2, 7), block_case(kind, 2, width, 6, 1, 5)]
+
+
+def _relu_after_block(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return F.relu(reference(x))
+
+
+def _no_final_relu(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Post-activation block without the ReLU after the addition."""
+    r = reference
+    shortcut = x if r.downsample is None else r.downsample(x)
+    out = F.relu(r.bn1(r.conv1(x)))
+    if hasattr(r, "conv3"):
+        out = r.bn3(r.conv3(F.relu(r.bn2(r.conv2(out)))))
+    else:
+        out = r.bn2(r.conv2(out))
+    return out + shortcut
+
+
+def _stride_on_first_conv(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """ResNet v1 bottleneck: the stride on the first 1x1 conv instead of the 3x3."""
+    variant = copy.deepcopy(reference)
+    variant.conv1.stride, variant.conv2.stride = variant.conv2.stride, (1, 1)
+    return variant(x)
+
+
+VARIANTS: dict[str, dict[str, Callable]] = {
+    "basic_block": {"no ReLU after the addition": _no_final_relu},
+    "bottleneck": {"no ReLU after the addition": _no_final_relu,
+                   "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)": _stride_on_first_conv},
+    "preact_basic": {"a ReLU after the addition (pre-activation blocks end with the addition)": _relu_after_block},
+    "preact_bottleneck": {"a ReLU after the addition (pre-activation blocks end with the addition)": _relu_after_block,
+                          "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)": _stride_on_first_conv},
+}
+
+
+def _all_of(outcomes: list[Outcome]) -> Outcome:
+    score = sum(o.fraction for o in outcomes) / len(outcomes)
+    failing = [o.message for o in outcomes if o.fraction < 1]
+    return Outcome(score, "\n".join(failing) if failing else outcomes[0].message)
+
+
+def check_skip_path(session: Session, kind: BlockKind, rule) -> Outcome:
+    """With the residual branch zeroed the block passes the upstream gradient through."""
+    width = 5 * kind.expansion
+    case = block_case(kind, 2, width, 5, 1, 6)
+
+    def zero_branch(reference: nn.Module) -> None:
+        with torch.no_grad():
+            for param in getattr(reference, kind.last_layer).parameters():
+                param.zero_()
+
+    pair = transplanted(session, case, "skip", prepare=zero_branch)
+    x = case.make_input(5).double()
+    upstream = torch.randn(x.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), upstream=[upstream])
+    got = result.input_grads.get("x0")
+    out = result.outputs[0] if result.outputs else None
+    if got is None or out is None:
+        return failed(f"{case.label()}: no gradient reaches the input through the shortcut")
+    expected = upstream if kind.preactivation else upstream * (out > 0)
+    what = "the upstream gradient unchanged (identity shortcut, nothing after the addition)" if kind.preactivation \
+        else "the upstream gradient masked by the final ReLU"
+    tol = rule.tolerance["float64"]
+    if close(got, expected, tol.atol, tol.rtol):
+        return passed(f"with the residual branch zeroed, the input receives {what}")
+    return failed(f"with the residual branch zeroed, the input should receive {what}; "
+                  f"max abs difference {max_error(got, expected):.3g}")
+
+
+TANH_ATTENTION = Provided(["Tanh"], factory=True)
+
+
+def attention_case(kind: BlockKind) -> Case:
+    return block_case(kind, 2, 4, 6, 2, 7, attention=TANH_ATTENTION)
+
+
+def _attention_after_block(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    variant = copy.deepcopy(reference)
+    variant.attention = None
+    return torch.tanh(variant(x))
+
+
+def _register_block_checks(key: str, kind: BlockKind) -> None:
+    component = kind.target.split(".")[1]
+
+    @registry.check(f"part1.{key}.shapes", "resnet", component, kind.slide)
+    def shapes(session: Session, rule) -> Outcome:
+        return check_output_shapes(session, shape_cases(kind, 8))
+
+    @registry.check(f"part1.{key}.parameters", "resnet", component, kind.slide)
+    def parameters(session: Session, rule) -> Outcome:
+        return check_parameter_counts(session, shape_cases(kind, 4) + numeric_cases(kind))
+
+    @registry.check(f"part1.{key}.numerics", "resnet", component, kind.slide)
+    def numerics(session: Session, rule) -> Outcome:
+        return _all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(kind)])
+
+    @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide)
+    def gradients(session: Session, rule) -> Outcome:
+        return _all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
+
+    @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow")
+    def skip_path(session: Session, rule) -> Outcome:
+        return check_skip_path(session, kind, rule)
+
+    @registry.check(f"part1.{key}.attention_placement", "resnet", component, "Part 2, 'Integrating attention in ResNet blocks'")
+    def attention_placement(session: Session, rule) -> Outcome:
+        variants = {"attention applied after the addition": _attention_after_block}
+        return check_numerics(session, attention_case(kind), rule.tolerance, variants)
+
+
+for _key, _kind in BLOCKS.items():
+    _register_block_checks(_key, _kind)
+
+
+TORCHVISION_COUNTS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160}
+RESNET_SLIDE = "Part 1, 'Building ResNet' (stem, stages, _make_layer)"
+
+
+@registry.check("part1.resnet.parameters", "resnet", "resnet18/34/50/101", RESNET_SLIDE)
+def resnet_parameters(session: Session, rule) -> Outcome:
+    """The four factories at their defaults have torchvision's parameter counts."""
+    problems = []
+    for name, expected in TORCHVISION_COUNTS.items():
+        got = session.build("net", {"$ref": f"resnet.{name}"}).trainable
+        if got != expected:
+            problems.append(f"{name}(): expected {expected:,} parameters (as torchvision), got {got:,}")
+    if problems:
+        return Outcome((4 - len(problems)) / 4, "\n".join(problems))
+    return passed("resnet18/34/50/101 have torchvision's parameter counts")
+
+
+NETWORK_CASES = [
+    Case("resnet.resnet18", (), {"num_classes": 7, "stem": "cifar"}, (2, 3, 16, 16)),
+    Case("resnet.resnet18", (), {"num_classes": 5, "preact": True, "stem": "cifar", "in_channels": 1}, (2, 1, 16, 16)),
+    Case("resnet.resnet50", (), {"num_classes": 3}, (1, 3, 64, 64)),
+    Case("resnet.resnet50", (), {"num_classes": 4, "preact": True, "stem": "cifar"}, (1, 3, 16, 16)),
+]
+
+
+@registry.check("part1.resnet.shapes", "resnet", "ResNet", RESNET_SLIDE)
+def resnet_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, NETWORK_CASES)
+
+
+@registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE)
+def resnet_numerics(session: Session, rule) -> Outcome:
+    """Whole networks (both stems, post- and pre-activation) equal the reference with its weights."""
+    return _all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])

@@ -1,0 +1,122 @@
+"""The grader's side of a worker: start it, send requests with a time limit, replace it when it dies."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autograder import paths
+from autograder.protocol import ProtocolError, read_message, write_message
+
+STDERR_TAIL_BYTES = 2000
+
+
+class WorkerFailure(Exception):
+    """The worker could not answer: it timed out, crashed, exited or sent garbage."""
+
+
+class SubmissionError(Exception):
+    """The submission's code raised while answering (including NotImplementedError)."""
+
+    def __init__(self, message: str, where: str = "", kind: str = "submission") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.message} (at {self.where})" if self.where else self.message
+
+
+class Worker:
+    """A worker subprocess for one submission; restarted on demand after a failure."""
+
+    def __init__(self, submission: Path, device: str = "cpu") -> None:
+        self.submission = Path(submission).resolve()
+        self.device = device
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
+        self._stderr = None
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        if self.process is not None:
+            self.restarts += 1
+        self._stderr = open(Path(self._folder.name) / "stderr.log", "w+b")
+        env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", str(self.submission), self.device],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=self._folder.name,
+            env=env,
+        )
+
+    def stderr_tail(self) -> str:
+        """The last bytes the worker (and the submission's prints) wrote to stderr."""
+        if self._stderr is None:
+            return ""
+        self._stderr.flush()
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))
+        return self._stderr.read().decode("utf-8", "replace").strip()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.kill()
+        if self._stderr is not None:
+            self._stderr.close()
+        self._folder.cleanup()
+
+    def request(self, header: dict, tensors: dict[str, torch.Tensor] | None = None, timeout: float = 60.0):
+        """Send one request; returns (reply header, reply tensors).
+
+        Raises SubmissionError when the submission's code raised, WorkerFailure when the worker
+        timed out or died (it is then killed, and the next request starts a fresh one).
+        """
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        box: dict[str, Any] = {}
+
+        def exchange() -> None:
+            try:
+                write_message(self.process.stdin, header, tensors)
+                box["reply"] = read_message(self.process.stdout)
+            except (ProtocolError, OSError, ValueError) as error:
+                box["error"] = error
+
+        thread = threading.Thread(target=exchange, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            self.kill()
+            thread.join(5)
+            raise WorkerFailure(f"no answer within {timeout:g} s (an infinite loop or a very slow step?)")
+        if "error" in box:
+            self.kill()
+            code = self.process.returncode
+            tail = self.stderr_tail().splitlines()[-3:]
+            detail = f"; last output: {' | '.join(tail)}" if tail else ""
+            raise WorkerFailure(f"the worker stopped (exit code {code}){detail}")
+        reply, reply_tensors = box["reply"]
+        if not reply.get("ok"):
+            raise SubmissionError(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")))
+        return reply, reply_tensors

@@ -1,0 +1,145 @@
+"""Typed helpers over the worker protocol, used by the checks (grader side)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from autograder.client import Worker, WorkerFailure
+
+
+def ref(dotted: str) -> dict:
+    """A submission attribute, e.g. ``ref("resnet.BasicBlock")``."""
+    return {"$ref": dotted}
+
+
+def partial(dotted: str, **kwargs) -> dict:
+    """A submission attribute with keyword arguments bound (e.g. an attention factory)."""
+    return {"$partial": {"ref": dotted, "kwargs": kwargs}}
+
+
+def handle(name: str, attr: Optional[str] = None) -> dict:
+    """A kept object (or one of its attributes) in the worker."""
+    return {"$handle": name, **({"attr": attr} if attr else {})}
+
+
+@dataclass
+class Description:
+    """What the worker reports about a built object."""
+
+    type: str
+    """Class name."""
+    parameters: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    """(name, shape) of every parameter, in registration order."""
+    trainable: int = 0
+    """Number of trainable parameter elements."""
+    buffers: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    """(name, shape) of every buffer."""
+    modules: list[tuple[str, str]] = field(default_factory=list)
+    """(name, fully qualified type) of every submodule."""
+    provided: list[str] = field(default_factory=list)
+    """Names of the submodules the grader passed in (e.g. a downsample)."""
+
+
+@dataclass
+class Forward:
+    """One call's results."""
+
+    outputs: list[torch.Tensor]
+    """Tensor outputs, flattened in order."""
+    result: Any
+    """The result with tensors in place (for non-tensor results such as dicts and numbers)."""
+    trace: list[dict]
+    """Submodule calls in execution order (when traced)."""
+    input_grads: dict[str, torch.Tensor]
+    """Gradient per named input (when asked)."""
+    param_grads: dict[str, torch.Tensor]
+    """Gradient per parameter name (when asked)."""
+    missing_grads: list[str]
+    """Inputs / parameters that received no gradient."""
+
+
+def _fill(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_fill(v, tensors) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"$tensor"}:
+            return tensors[value["$tensor"]]
+        return {k: _fill(v, tensors) for k, v in value.items()}
+    return value
+
+
+def _flat_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, list):
+        return [t for item in value for t in _flat_tensors(item)]
+    return []
+
+
+class Session:
+    """Requests for one check, all sharing the check's time budget."""
+
+    def __init__(self, worker: Worker, time_limit: float) -> None:
+        self.worker = worker
+        self.deadline = time.monotonic() + time_limit
+        self.time_limit = time_limit
+
+    def _send(self, header: dict, tensors: Optional[dict] = None):
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise WorkerFailure(f"the check's time limit of {self.time_limit:g} s ran out")
+        return self.worker.request(header, tensors, timeout=remaining)
+
+    def build(self, name: str, target: dict, *args, tensors: Optional[dict] = None, **kwargs) -> Description:
+        header = {"op": "build", "handle": name, "target": target, "args": list(args), "kwargs": kwargs}
+        reply, _ = self._send(header, tensors)
+        params = [(n, tuple(s)) for n, s, _ in reply.get("parameters", [])]
+        trainable = sum(torch.Size(s).numel() for _, s, g in reply.get("parameters", []) if g)
+        return Description(reply["type"], params, trainable, [(n, tuple(s)) for n, s in reply.get("buffers", [])],
+                           [tuple(m) for m in reply.get("modules", [])], list(reply.get("provided", [])))
+
+    def load(self, name: str, state: dict[str, torch.Tensor]) -> None:
+        self._send({"op": "load", "handle": name, "strict": False}, state)
+
+    def call(
+        self,
+        target: dict,
+        inputs: dict[str, torch.Tensor] | None = None,
+        args: list | None = None,
+        kwargs: dict | None = None,
+        model: Optional[str] = None,
+        mode: Optional[str] = "eval",
+        dtype: str = "float32",
+        trace: bool = False,
+        grad_inputs: tuple[str, ...] = (),
+        grad_params: bool = False,
+        upstream: Optional[list[torch.Tensor]] = None,
+        seed: int = 0,
+    ) -> Forward:
+        """Call ``target`` in the worker. ``args`` may refer to ``inputs`` with ``{"$tensor": name}``."""
+        tensors = dict(inputs or {})
+        for index, grad in enumerate(upstream or []):
+            tensors[f"upstream.{index}"] = grad
+        header = {"op": "call", "target": target, "args": args if args is not None else [], "kwargs": kwargs or {},
+                  "model": model, "mode": mode, "dtype": dtype, "trace": trace, "grad_inputs": list(grad_inputs),
+                  "grad_params": grad_params, "seed": seed}
+        reply, out = self._send(header, tensors)
+        result = _fill(reply.get("result"), out)
+        grads = reply.get("grads", {})
+        return Forward(
+            outputs=_flat_tensors(result),
+            result=result,
+            trace=reply.get("trace", []),
+            input_grads={k[len("grad.input."):]: v for k, v in out.items() if k.startswith("grad.input.")},
+            param_grads={k[len("grad.param."):]: v for k, v in out.items() if k.startswith("grad.param.")},
+            missing_grads=list(grads.get("missing", [])),
+        )
+
+    def forward(self, name: str, *inputs: torch.Tensor, **options) -> Forward:
+        """Call the module kept as ``name`` on positional tensor inputs ``x0, x1, ...``."""
+        tensors = {f"x{i}": t for i, t in enumerate(inputs)}
+        args = [{"$tensor": f"x{i}"} for i in range(len(inputs))]
+        return self.call(handle(name), tensors, args=args, model=name, **options)

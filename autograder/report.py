@@ -1,0 +1,196 @@
+"""Check results and how they are shown: Gradescope's ``results.json`` and a terminal report.
+
+``results.json`` follows Gradescope's autograder schema (top-level ``score``, ``max_score``,
+``execution_time``, ``output`` and a ``tests`` list of ``name``, ``score``, ``max_score``,
+``status``, ``output``, ``visibility``). It is written atomically, so a crash never leaves a
+half-written file for Gradescope to read as a grade.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.rubric import VISIBILITIES
+
+EPS = 1e-9
+"""Slack when deciding whether a score is full marks."""
+MAX_DETAIL_LINES = 10
+"""Output lines shown under a failing check in the terminal report, after its first line."""
+MAX_LINE_CHARS = 300
+"""Characters shown of one output line in the terminal report."""
+
+PART_TITLES = {
+    "part1": "Part 1: ResNet",
+    "part2": "Part 2: Attention",
+    "part3": "Part 3: Vision Transformer",
+    "part4": "Part 4: Profiling and training",
+}
+"""Part id (a check id's text before the first dot) -> heading; other parts show their id."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one automatic check."""
+
+    id: str
+    """Check id, e.g. ``part1.basic_block.numerics``."""
+    score: float
+    """Points earned, from 0 to ``max_score``."""
+    max_score: float
+    """Points available, from the rubric."""
+    output: str
+    """Feedback: a one-line summary first, details (expected, seen, where to look) after."""
+    visibility: str
+    """Gradescope visibility: ``visible``, ``hidden`` or ``after_due_date``."""
+    seconds: float = 0.0
+    """Wall time the check took."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"check id must be a non-empty string, got {self.id!r}")
+        if not (math.isfinite(self.max_score) and self.max_score >= 0):
+            raise ValueError(f"{self.id}: max_score must be a finite number >= 0, got {self.max_score!r}")
+        if not (math.isfinite(self.score) and -EPS <= self.score <= self.max_score + EPS):
+            raise ValueError(f"{self.id}: score must be from 0 to {self.max_score}, got {self.score!r}")
+        if self.visibility not in VISIBILITIES:
+            raise ValueError(f"{self.id}: visibility must be one of {', '.join(VISIBILITIES)}, got {self.visibility!r}")
+        if not isinstance(self.output, str):
+            raise ValueError(f"{self.id}: output must be a string, got {type(self.output).__name__}")
+
+    @property
+    def passed(self) -> bool:
+        """Full marks (to within 1e-9)."""
+        return self.score >= self.max_score - EPS
+
+    @property
+    def part(self) -> str:
+        """The part the check belongs to: its id's text before the first dot."""
+        return self.id.split(".", 1)[0]
+
+
+def results_json(results: Iterable[CheckResult], execution_time: float, output: str = "") -> dict:
+    """Gradescope's ``results.json`` for ``results``; ``output`` is shown above the tests."""
+    results = list(results)
+    _refuse_duplicates(results)
+    return {
+        "score": round(math.fsum(r.score for r in results), 4),
+        "max_score": round(math.fsum(r.max_score for r in results), 4),
+        "execution_time": round(float(execution_time), 3),
+        "output": output,
+        "tests": [
+            {
+                "name": r.id,
+                "score": round(r.score, 4),
+                "max_score": round(r.max_score, 4),
+                "status": "passed" if r.passed else "failed",
+                "output": r.output,
+                "visibility": r.visibility,
+            }
+            for r in results
+        ],
+    }
+
+
+def write_results(path: str | Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: the old file or the new one, never a part.
+
+    The JSON is serialised first (NaN and infinity refused, as Gradescope cannot read them), then
+    written to a temporary file in the same folder, flushed to disk and renamed over ``path``.
+    """
+    path = Path(path)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def format_report(results: Sequence[CheckResult], title: str) -> str:
+    """A plain-text report: checks grouped by part (in order of first appearance), subtotals, total."""
+    results = list(results)
+    _refuse_duplicates(results)
+    parts: dict[str, list[CheckResult]] = {}
+    for r in results:
+        parts.setdefault(r.part, []).append(r)
+    score_width = max((len(_fraction(r.score, r.max_score)) for r in results), default=0)
+    id_width = min(max((len(r.id) for r in results), default=0), 48)
+    indent = " " * (2 + len("[PASS]") + 2 + score_width + 2)
+
+    lines = [title, "=" * len(title)]
+    for part, members in parts.items():
+        lines += ["", PART_TITLES.get(part, part)]
+        for r in members:
+            first, *details = _clean_lines(r.output) or [""]
+            head = f"  [{'PASS' if r.passed else 'FAIL'}]  {_fraction(r.score, r.max_score).rjust(score_width)}  "
+            lines.append(f"{head}{r.id.ljust(id_width)}  {first}".rstrip())
+            if not r.passed:
+                shown = details[:MAX_DETAIL_LINES]
+                lines += [f"{indent}{line}".rstrip() for line in shown]
+                if len(details) > len(shown):
+                    lines.append(f"{indent}... ({len(details) - len(shown)} more lines)")
+        passed = sum(r.passed for r in members)
+        subtotal = _fraction(math.fsum(r.score for r in members), math.fsum(r.max_score for r in members), " / ")
+        lines.append(f"  Subtotal: {subtotal}  ({passed} of {len(members)} checks passed)")
+    total = _fraction(math.fsum(r.score for r in results), math.fsum(r.max_score for r in results), " / ")
+    lines += ["", f"Total: {total}"]
+    return "\n".join(lines) + "\n"
+
+
+def _refuse_duplicates(results: Sequence[CheckResult]) -> None:
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for r in results:
+        (repeated if r.id in seen else seen).add(r.id)
+    if repeated:
+        raise ValueError(f"check id(s) reported more than once: {', '.join(sorted(repeated))}")
+
+
+def _fraction(score: float, max_score: float, sep: str = "/") -> str:
+    return f"{score:.2f}{sep}{max_score:.2f}"
+
+
+def _clean_lines(text: str) -> list[str]:
+    """``text`` as lines fit for a terminal: tabs expanded, control characters escaped, cut short."""
+    lines = []
+    for line in text.expandtabs(4).splitlines():
+        line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
+        line = line.rstrip()
+        if len(line) > MAX_LINE_CHARS:
+            line = line[: MAX_LINE_CHARS - 3] + "..."
+        lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return lines
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable; not every platform can open a folder, which is then fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,417 @@
+"""The grading rubric, ``grading.yml``: points, visibility, timeouts and tolerances per check.
+
+The rubric is data. It is read with ``yaml.safe_load`` (and composed once more, without
+constructing anything, to refuse duplicate keys, which PyYAML would otherwise silently merge),
+never executed, and validated completely before any grading starts. Every problem raises
+:class:`RubricError` naming the file and the offending key or id.
+
+Format::
+
+    total: 100            # points of the whole lab, bonus excluded
+    code_points: 60       # the automatic checks must add up to this
+    defaults: {timeout_s: 60, visibility: visible}     # optional; these are the built-in values
+    tolerances:           # rubric-wide, both dtypes, both fields
+      float32: {atol: 1.0e-4, rtol: 1.0e-3}
+      float64: {atol: 1.0e-9, rtol: 1.0e-7}
+    forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention]   # optional
+    training: {max_steps: 300, min_accuracy: 0.8, time_limit_s: 120}    # optional
+    checks:               # every registered check id, and only those
+      part1.basic_block.shapes: {points: 2}
+      part1.basic_block.numerics:
+        points: 3
+        visibility: hidden                           # visible | hidden | after_due_date
+        timeout_s: 30
+        tolerance: {float32: {atol: 1.0e-5}}         # merged over the rubric-wide float32 entry
+    manual:               # optional; graded by hand
+      report: {points: 30, description: "Analysis report"}
+      demo: {points: 10, description: "Live demo"}
+      bonus: {points: 5, description: "Extensions beyond the requirements", bonus: true}
+
+Rules: ``total``, ``code_points``, ``tolerances`` and ``checks`` are required; no other keys
+than those shown are accepted at any level. Points, totals and timeouts are positive numbers
+(``true`` is not a number); tolerances are non-negative. Write exponents with a dot
+(``1.0e-4``): YAML 1.1, which PyYAML follows, reads ``1e-4`` as a string. Check points add up
+to ``code_points``; ``code_points`` plus the non-bonus manual points add up to ``total``
+(compared to within 1e-9).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VISIBILITIES = ("visible", "hidden", "after_due_date")
+"""Gradescope's visibility values a check may take."""
+DTYPES = ("float32", "float64")
+"""Dtype names a tolerance may be given for."""
+EPS = 1e-9
+"""Slack when comparing point sums."""
+
+BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": 60.0, "visibility": "visible"}
+TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "checks", "manual")
+REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
+DEFAULT_KEYS = ("timeout_s", "visibility")
+CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
+MANUAL_KEYS = ("points", "description", "bonus")
+TOLERANCE_KEYS = ("atol", "rtol")
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+class RubricError(ValueError):
+    """The rubric file is missing, unreadable or invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a float tensor must be to the reference (as in ``torch.testing.assert_close``)."""
+
+    atol: float
+    """Absolute tolerance."""
+    rtol: float
+    """Relative tolerance."""
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """How one automatic check is scored."""
+
+    points: float
+    """Points for passing the check."""
+    visibility: str
+    """Gradescope visibility: ``visible``, ``hidden`` or ``after_due_date``."""
+    timeout_s: float
+    """Seconds the worker may spend answering this check."""
+    tolerance: dict[str, Tolerance]
+    """Dtype name (``float32``, ``float64``) -> tolerance; the rubric-wide ones unless overridden."""
+
+
+@dataclass(frozen=True)
+class ManualItem:
+    """A part of the grade given by hand (report, demo)."""
+
+    points: float
+    """Points available for the item."""
+    description: str
+    """What is graded, as shown to graders."""
+    bonus: bool
+    """True when the points come on top of ``total``."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The validated contents of ``grading.yml``."""
+
+    total: float
+    """Points of the whole lab, bonus excluded."""
+    code_points: float
+    """Points of the automatic checks together."""
+    checks: dict[str, CheckRule]
+    """Check id -> scoring rule, in file order; exactly the registered checks."""
+    manual: dict[str, ManualItem]
+    """Manual item id -> item, in file order."""
+    tolerances: dict[str, Tolerance]
+    """Rubric-wide tolerance per dtype name."""
+    forbidden: tuple[str, ...]
+    """Dotted names (modules, classes) a submission must not use."""
+    training: dict[str, float]
+    """Settings of the training smoke test (``max_steps``, ``min_accuracy``, ``time_limit_s``)."""
+
+    @property
+    def max_score(self) -> float:
+        """The most a submission can score without bonus: ``total``."""
+        return self.total
+
+
+def load_rubric(path: str | Path, known_checks: Collection[str]) -> Rubric:
+    """Read and validate the rubric at ``path`` against the registered check ids ``known_checks``."""
+    if isinstance(known_checks, str):
+        raise TypeError("known_checks must be a collection of check ids, not one string")
+    path = Path(path)
+    data = _read_yaml(path)
+    try:
+        return _build(data, known_checks)
+    except RubricError as e:
+        raise RubricError(f"{path}: {e}") from None
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RubricError(f"{path}: rubric file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RubricError(f"{path}: cannot read the rubric: {e}") from None
+    try:
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = " ".join(part for part in (e.context, e.problem) if part)
+        raise RubricError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as e:
+        raise RubricError(f"{path}: YAML error: {e}") from None
+
+
+def _refuse_duplicate_keys(root: yaml.Node | None) -> None:
+    """Raise on a mapping that repeats a scalar key (PyYAML would keep the last silently)."""
+    stack, seen_nodes = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = first.setdefault((key.tag, key.value), key.start_mark.line)
+                    if line != key.start_mark.line:
+                        raise yaml.MarkedYAMLError(
+                            problem=f"duplicate key {key.value!r} (first given on line {line + 1})",
+                            problem_mark=key.start_mark,
+                        )
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def _build(data: Any, known_checks: Collection[str]) -> Rubric:
+    if data is None:
+        raise RubricError("the file is empty; expected a mapping with total, code_points, tolerances, checks")
+    top = _mapping(data, "the top level")
+    _only_keys(top, TOP_KEYS, "the top level")
+    missing = [key for key in REQUIRED_TOP_KEYS if key not in top]
+    if missing:
+        raise RubricError(f"missing required top-level key(s): {', '.join(missing)}")
+
+    total = _positive(top["total"], "total")
+    code_points = _positive(top["code_points"], "code_points")
+    defaults = _defaults(top.get("defaults", {}))
+    tolerances = _tolerances(top["tolerances"])
+    forbidden = _forbidden(top.get("forbidden", []))
+    training = _training(top.get("training", {}))
+    checks = {
+        check_id: _check(spec, f"check {check_id!r}", defaults, tolerances)
+        for check_id, spec in _mapping(top["checks"], "checks").items()
+    }
+    manual = {
+        item_id: _manual(spec, f"manual item {item_id!r}")
+        for item_id, spec in _mapping(top.get("manual", {}), "manual").items()
+    }
+
+    both = sorted(set(checks) & set(manual))
+    if both:
+        raise RubricError(f"id(s) under both checks and manual: {', '.join(both)}")
+    known = set(known_checks)
+    unknown = sorted(set(checks) - known)
+    if unknown:
+        raise RubricError(f"unknown check id(s): {', '.join(unknown)}")
+    unscored = sorted(known - set(checks))
+    if unscored:
+        raise RubricError(f"check(s) without points: {', '.join(unscored)}")
+
+    check_sum = math.fsum(rule.points for rule in checks.values())
+    if not math.isclose(check_sum, code_points, rel_tol=EPS, abs_tol=EPS):
+        raise RubricError(
+            f"the points of the checks add up to {_num(check_sum)}, but code_points is {_num(code_points)}"
+        )
+    manual_sum = math.fsum(item.points for item in manual.values() if not item.bonus)
+    if not math.isclose(code_points + manual_sum, total, rel_tol=EPS, abs_tol=EPS):
+        raise RubricError(
+            f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
+            f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
+        )
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training)
+
+
+def _defaults(value: Any) -> dict[str, Any]:
+    given = _mapping(value, "defaults")
+    _only_keys(given, DEFAULT_KEYS, "defaults")
+    merged = {**BUILTIN_DEFAULTS, **given}
+    return {
+        "timeout_s": _positive(merged["timeout_s"], "defaults: timeout_s"),
+        "visibility": _visibility(merged["visibility"], "defaults: visibility"),
+    }
+
+
+def _tolerances(value: Any) -> dict[str, Tolerance]:
+    given = _mapping(value, "tolerances")
+    _only_keys(given, DTYPES, "tolerances")
+    missing = [dtype for dtype in DTYPES if dtype not in given]
+    if missing:
+        raise RubricError(f"tolerances: missing dtype(s): {', '.join(missing)}")
+    result = {}
+    for dtype in DTYPES:
+        where = f"tolerances: {dtype}"
+        fields = _mapping(given[dtype], where)
+        _only_keys(fields, TOLERANCE_KEYS, where)
+        absent = [key for key in TOLERANCE_KEYS if key not in fields]
+        if absent:
+            raise RubricError(f"{where}: missing {', '.join(absent)}")
+        result[dtype] = Tolerance(**{key: _non_negative(fields[key], f"{where}.{key}") for key in TOLERANCE_KEYS})
+    return result
+
+
+def _check(spec: Any, where: str, defaults: dict[str, Any], tolerances: dict[str, Tolerance]) -> CheckRule:
+    fields = _mapping(spec, where)
+    _only_keys(fields, CHECK_KEYS, where)
+    if "points" not in fields:
+        raise RubricError(f"{where}: missing points")
+    overrides = _mapping(fields.get("tolerance", {}), f"{where}: tolerance")
+    _only_keys(overrides, DTYPES, f"{where}: tolerance")
+    tolerance = dict(tolerances)
+    for dtype, override in overrides.items():
+        at = f"{where}: tolerance.{dtype}"
+        override = _mapping(override, at)
+        _only_keys(override, TOLERANCE_KEYS, at)
+        if not override:
+            raise RubricError(f"{at}: give atol and/or rtol")
+        base = tolerances[dtype]
+        tolerance[dtype] = Tolerance(
+            atol=_non_negative(override["atol"], f"{at}.atol") if "atol" in override else base.atol,
+            rtol=_non_negative(override["rtol"], f"{at}.rtol") if "rtol" in override else base.rtol,
+        )
+    return CheckRule(
+        points=_positive(fields["points"], f"{where}: points"),
+        visibility=_visibility(fields.get("visibility", defaults["visibility"]), f"{where}: visibility"),
+        timeout_s=_positive(fields.get("timeout_s", defaults["timeout_s"]), f"{where}: timeout_s"),
+        tolerance=tolerance,
+    )
+
+
+def _manual(spec: Any, where: str) -> ManualItem:
+    fields = _mapping(spec, where)
+    _only_keys(fields, MANUAL_KEYS, where)
+    for key in ("points", "description"):
+        if key not in fields:
+            raise RubricError(f"{where}: missing {key}")
+    description = fields["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise RubricError(f"{where}: description must be a non-empty string, got {_show(description)}")
+    bonus = fields.get("bonus", False)
+    if not isinstance(bonus, bool):
+        raise RubricError(f"{where}: bonus must be true or false, got {_show(bonus)}")
+    return ManualItem(points=_positive(fields["points"], f"{where}: points"), description=description, bonus=bonus)
+
+
+def _forbidden(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise RubricError(f"forbidden must be a list of dotted names, got {_show(value)}")
+    for name in value:
+        if not isinstance(name, str) or not DOTTED_NAME.fullmatch(name):
+            raise RubricError(f"forbidden: {_show(name)} is not a dotted name like torch.nn.Transformer")
+    return tuple(value)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_fraction(value: Any) -> bool:
+    number = _number(value)
+    return number is not None and 0.0 <= number <= 1.0
+
+
+def _is_positive(value: Any) -> bool:
+    number = _number(value)
+    return number is not None and number > 0.0
+
+
+TRAINING_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "max_steps": ("a positive integer", _is_positive_int),
+    "min_accuracy": ("a number from 0 to 1", _is_fraction),
+    "time_limit_s": ("a positive number", _is_positive),
+}
+"""Setting of the training smoke test -> (what it must be, its test). Extend here for new ones."""
+
+
+def _training(value: Any) -> dict[str, float]:
+    given = _mapping(value, "training")
+    _only_keys(given, tuple(TRAINING_KEYS), "training")
+    for key, setting in given.items():
+        expected, valid = TRAINING_KEYS[key]
+        if not valid(setting):
+            raise RubricError(f"training: {key} must be {expected}, got {_show(setting)}")
+    return {key: setting if isinstance(setting, int) else float(setting) for key, setting in given.items()}
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RubricError(f"{where} must be a mapping, got {_show(value)}")
+    bad = [key for key in value if not isinstance(key, str)]
+    if bad:
+        raise RubricError(f"{where}: keys must be strings, got {', '.join(_show(key) for key in bad)}")
+    return dict(value)
+
+
+def _only_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in mapping if key not in allowed]
+    if unknown:
+        raise RubricError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
+        )
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None for bools, strings, NaN, infinities and the like."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive(value: Any, where: str) -> float:
+    number = _number(value)
+    if number is None or number <= 0.0:
+        raise RubricError(f"{where} must be a positive number, got {_show(value)}")
+    return number
+
+
+def _non_negative(value: Any, where: str) -> float:
+    number = _number(value)
+    if number is None or number < 0.0:
+        raise RubricError(f"{where} must be a non-negative number, got {_show(value)}")
+    return number
+
+
+def _visibility(value: Any, where: str) -> str:
+    if value not in VISIBILITIES or not isinstance(value, str):
+        raise RubricError(f"{where} must be one of {', '.join(VISIBILITIES)}, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    """``value`` for an error message, with a hint for YAML 1.1's string exponents."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return repr(value)
+        return f"{value!r} (a string: write exponents with a dot, e.g. 1.0e-4, for YAML to read a number)"
+    if value is None or isinstance(value, bool):
+        return {None: "nothing (null)", True: "true (a boolean)", False: "false (a boolean)"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _num(x: float) -> str:
+    return format(x, ".10g")

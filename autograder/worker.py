@@ -1,0 +1,328 @@
+"""The worker: imports one submission and answers the grader's requests. Runs untrusted code.
+
+    python -m autograder.worker SUBMISSION_DIR [DEVICE]
+
+Requests arrive on stdin and replies leave on the original stdout, framed by ``protocol``;
+the submission's own prints go to stderr. This file never imports the reference solutions.
+
+Request ops (registered in ``OPS``):
+- ``build``: call a target with arguments and keep the result under a handle.
+- ``call``: call a target (a handle, a handle's method, a submission attribute) on arguments,
+  optionally in eval/train mode and float64, tracing the modules a handle runs, and returning the
+  gradients of ``sum(output * upstream)`` with respect to the inputs and parameters.
+- ``load``: load a state dict (tensors in the payload) into a handle's module.
+- ``free``: forget a handle.
+
+Values in requests are JSON; these one-key objects stand for other things:
+``{"$tensor": name}`` a payload tensor; ``{"$handle": id, "attr": "a.b"}`` a kept object or one
+of its attributes; ``{"$ref": "module.attr"}`` an attribute of the submission;
+``{"$partial": {"ref": ..., "kwargs": {...}}}`` a partially applied submission attribute;
+``{"$nn": [name, args, kwargs], "weights": prefix}`` a ``torch.nn`` module (``Sequential`` takes
+specs as args) loaded with the payload tensors under ``prefix.``; ``{"$nn_factory": spec}`` a
+callable ``channels -> module`` building that spec;
+``{"$tuple": [...]}`` a tuple.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from autograder.protocol import ProtocolError, read_message, write_message
+
+LAB_MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
+
+
+class RequestError(Exception):
+    """A request the worker cannot carry out for reasons other than the submission's code."""
+
+
+class WorkerState:
+    """The submission's modules, the kept objects, and the device."""
+
+    def __init__(self, submission: Path, device: str) -> None:
+        self.submission = submission
+        self.device = torch.device(device)
+        self.handles: dict[str, Any] = {}
+        self.modules: dict[str, Any] = {}
+        self.provided: dict[int, nn.Module] = {}
+        """The modules the grader passed in as arguments, by id (kept alive so ids stay unique)."""
+
+    def module(self, name: str):
+        """Import ``name``.py from the submission folder (once)."""
+        if name not in self.modules:
+            if name not in LAB_MODULES:
+                raise RequestError(f"{name!r} is not a lab module")
+            path = self.submission / f"{name}.py"
+            if not path.is_file():
+                raise RequestError(f"{name}.py not found in the submission")
+            existing = sys.modules.get(name)  # already imported by another submission file
+            if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve():
+                self.modules[name] = existing
+                return existing
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+            self.modules[name] = module
+        return self.modules[name]
+
+    def ref(self, dotted: str):
+        module_name, _, attr = dotted.partition(".")
+        value = self.module(module_name)
+        for part in attr.split(".") if attr else ():
+            if not hasattr(value, part):
+                raise RequestError(f"{module_name}.py has no {attr}")
+            value = getattr(value, part)
+        return value
+
+
+def _attribute(obj: Any, dotted: str | None) -> Any:
+    for part in dotted.split(".") if dotted else ():
+        obj = obj[int(part)] if part.isdigit() and isinstance(obj, (nn.Sequential, nn.ModuleList, list, tuple)) else getattr(obj, part)
+    return obj
+
+
+def _build_nn(spec: list, state: WorkerState, tensors: dict) -> nn.Module:
+    name, args, kwargs = spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
+    cls = getattr(nn, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise RequestError(f"torch.nn has no module {name!r}")
+    if name == "Sequential":
+        return nn.Sequential(*[_build_nn(child, state, tensors) for child in args])
+    return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
+
+
+def _provided(module: nn.Module, weights: str | None, state: WorkerState, tensors: dict) -> nn.Module:
+    """A torch.nn module the grader passes in (e.g. a downsample), with its weights if given."""
+    if weights:
+        prefix = weights + "."
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    state.provided[id(module)] = module
+    return module.to(state.device)
+
+
+def decode(value: Any, state: WorkerState, tensors: dict[str, torch.Tensor]) -> Any:
+    """Turn a request value into Python objects (see the module docstring)."""
+    if isinstance(value, list):
+        return [decode(item, state, tensors) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) >= 1 and next(iter(value)).startswith("$"):
+        key = next(iter(value))
+        if key == "$tensor":
+            return tensors[value["$tensor"]].to(state.device)
+        if key == "$handle":
+            if value["$handle"] not in state.handles:
+                raise RequestError(f"unknown handle {value['$handle']!r}")
+            return _attribute(state.handles[value["$handle"]], value.get("attr"))
+        if key == "$ref":
+            return state.ref(value["$ref"])
+        if key == "$partial":
+            spec = value["$partial"]
+            return functools.partial(state.ref(spec["ref"]), **decode(spec.get("kwargs", {}), state, tensors))
+        if key == "$nn":
+            return _provided(_build_nn(value["$nn"], state, tensors), value.get("weights"), state, tensors)
+        if key == "$nn_factory":
+            spec = value["$nn_factory"]
+            return lambda channels: _provided(_build_nn(spec, state, tensors), None, state, tensors)
+        if key == "$tuple":
+            return tuple(decode(value["$tuple"], state, tensors))
+        raise RequestError(f"unknown value tag {key!r}")
+    return {k: decode(v, state, tensors) for k, v in value.items()}
+
+
+def encode(value: Any, out: dict[str, torch.Tensor], prefix: str = "out") -> Any:
+    """Turn a result into JSON, moving tensors into ``out`` (name -> tensor)."""
+    if isinstance(value, torch.Tensor):
+        name = f"{prefix}.{len(out)}"
+        out[name] = value.detach()
+        return {"$tensor": name}
+    if isinstance(value, (list, tuple)):
+        return [encode(item, out, prefix) for item in value]
+    if isinstance(value, dict):
+        return {str(k): encode(v, out, prefix) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Size):
+        return list(value)
+    try:
+        return float(value) if not isinstance(value, nn.Module) else {"$object": type(value).__name__}
+    except (TypeError, ValueError):
+        return {"$object": type(value).__name__}
+
+
+def describe(obj: Any, provided: dict[int, nn.Module]) -> dict:
+    """Parameters, buffers, submodules (and which were passed in) of a module, or its type."""
+    info = {"type": type(obj).__name__}
+    if isinstance(obj, nn.Module):
+        info["provided"] = [n for n, m in obj.named_modules() if n and id(m) in provided]
+        info["parameters"] = [[n, list(p.shape), p.requires_grad] for n, p in obj.named_parameters()]
+        info["buffers"] = [[n, list(b.shape)] for n, b in obj.named_buffers()]
+        info["modules"] = [[n, type(m).__module__ + "." + type(m).__qualname__] for n, m in obj.named_modules() if n]
+    return info
+
+
+def op_build(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    target = decode(request["target"], state, tensors)
+    obj = target(*decode(request.get("args", []), state, tensors), **decode(request.get("kwargs", {}), state, tensors))
+    if isinstance(obj, nn.Module):
+        obj = obj.to(state.device)
+    state.handles[request["handle"]] = obj
+    return describe(obj, state.provided), {}
+
+
+def op_load(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    module = state.handles[request["handle"]]
+    result = module.load_state_dict({k: v.to(state.device) for k, v in tensors.items()}, strict=request.get("strict", True))
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}, {}
+
+
+def op_free(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    state.handles.pop(request["handle"], None)
+    return {}, {}
+
+
+class Tracer:
+    """Records, in execution order, every submodule call of a module: name, type, own parameters."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.calls: list[dict] = []
+        self._handles = [
+            sub.register_forward_hook(functools.partial(self._record, name)) for name, sub in module.named_modules() if name
+        ]
+
+    def _record(self, name: str, module: nn.Module, inputs, output) -> None:
+        shape = list(output.shape) if isinstance(output, torch.Tensor) else None
+        params = [[n, list(p.shape)] for n, p in module.named_parameters(recurse=False)]
+        self.calls.append({"name": name, "type": type(module).__module__ + "." + type(module).__qualname__,
+                           "params": params, "output_shape": shape})
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def _prepare_model(state: WorkerState, request: dict) -> nn.Module | None:
+    model = state.handles.get(request["model"]) if request.get("model") else None
+    if model is None:
+        return None
+    if request.get("mode") in ("eval", "train"):
+        model.train(request["mode"] == "train")
+    model.to(torch.float64 if request.get("dtype") == "float64" else torch.float32)
+    return model
+
+
+def op_call(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    torch.manual_seed(request.get("seed", 0))
+    model = _prepare_model(state, request)
+    if request.get("dtype") == "float64":
+        tensors = {k: v.double() if v.is_floating_point() else v for k, v in tensors.items()}
+    grad_inputs = request.get("grad_inputs", [])
+    tensors = {k: v.to(state.device) for k, v in tensors.items()}
+    for name in grad_inputs:
+        tensors[name].requires_grad_(True)
+    target = decode(request["target"], state, tensors)
+    args = decode(request.get("args", []), state, tensors)
+    kwargs = decode(request.get("kwargs", {}), state, tensors)
+    tracer = Tracer(model) if request.get("trace") and model is not None else None
+    want_grad = bool(grad_inputs or request.get("grad_params"))
+    try:
+        with torch.set_grad_enabled(want_grad or torch.is_grad_enabled()):
+            result = target(*args, **kwargs)
+    finally:
+        if tracer is not None:
+            tracer.remove()
+    out: dict[str, torch.Tensor] = {}
+    reply: dict[str, Any] = {"result": encode(result, out)}
+    if tracer is not None:
+        reply["trace"] = tracer.calls
+    if want_grad:
+        reply["grads"] = _gradients(result, tensors, grad_inputs, model if request.get("grad_params") else None, out)
+    return reply, out
+
+
+def _gradients(result, tensors, grad_inputs, model, out) -> dict:
+    """Gradients of sum(output_i * upstream_i); None where no gradient reaches."""
+    outputs = [result] if isinstance(result, torch.Tensor) else [r for r in result if isinstance(r, torch.Tensor)]
+    total = sum((o * tensors[f"upstream.{i}"]).sum() for i, o in enumerate(outputs) if f"upstream.{i}" in tensors)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad] if model is not None else []
+    wrt = [tensors[name] for name in grad_inputs] + [p for _, p in params]
+    if not isinstance(total, torch.Tensor) or not total.requires_grad:
+        grads = [None] * len(wrt)
+    else:
+        grads = torch.autograd.grad(total, wrt, allow_unused=True)
+    names = [f"grad.input.{name}" for name in grad_inputs] + [f"grad.param.{n}" for n, _ in params]
+    missing = []
+    for name, grad in zip(names, grads):
+        if grad is None:
+            missing.append(name)
+        else:
+            out[name] = grad
+    return {"missing": missing}
+
+
+OPS: dict[str, Callable[[WorkerState, dict, dict], tuple[dict, dict]]] = {
+    "build": op_build,
+    "call": op_call,
+    "load": op_load,
+    "free": op_free,
+}
+
+
+def student_location(error: BaseException, submission: Path) -> str:
+    """'file.py:LINE in FUNC: code' of the innermost frame inside the submission, if any."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).parent == submission]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}: {(frame.line or '').strip()}"[:300]
+
+
+def serve(state: WorkerState, inbox, outbox) -> None:
+    while True:
+        try:
+            request, tensors = read_message(inbox)
+        except ProtocolError:
+            return
+        try:
+            handler = OPS.get(request.get("op"))
+            if handler is None:
+                raise RequestError(f"unknown op {request.get('op')!r}")
+            reply, out = handler(state, request, tensors)
+            write_message(outbox, {"ok": True, **reply}, out)
+        except BaseException as error:  # noqa: BLE001 - the submission may raise anything, even SystemExit
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            kind = "request" if isinstance(error, RequestError) else "submission"
+            message = f"{type(error).__name__}: {error}"[:2000]
+            write_message(outbox, {"ok": False, "kind": kind, "error": message,
+                                   "where": student_location(error, state.submission)})
+
+
+def main(argv: list[str]) -> None:
+    submission = Path(argv[1]).resolve()
+    device = argv[2] if len(argv) > 2 else "cpu"
+    # Keep the protocol's pipes private: the submission's prints and input() must not touch them.
+    inbox = os.fdopen(os.dup(0), "rb")
+    outbox = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.path.insert(0, str(submission))
+    serve(WorkerState(submission, device), inbox, outbox)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
