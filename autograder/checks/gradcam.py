@@ -1,0 +1,110 @@
+"""Checks for gradcam.py (Part 2: attention maps), run on a plain torch CNN the grader provides.
+
+The CNN's target layer is a stride-2 convolution in the middle of the network, whose gradients
+vary over space: at the last layer before global pooling they would be constant and could not
+tell the spatial mean of the gradients from any other pooling.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
+from autograder.checks.registry import Registry
+from autograder.remote import Session, handle, ref
+
+registry = Registry()
+
+SLIDE = "Part 2, 'Grad-CAM'"
+PROBE_CNN = Provided(["Sequential", [
+    ["Conv2d", [3, 8, 3], {"padding": 1}], ["ReLU"],
+    ["Conv2d", [8, 16, 3], {"stride": 2, "padding": 1}], ["ReLU"],
+    ["Conv2d", [16, 16, 3], {"padding": 1}], ["ReLU"],
+    ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [16, 5]],
+]], seed=11)
+TARGET_LAYER = "2"
+"""Index of the stride-2 convolution in PROBE_CNN: (B, 16, H/2, W/2)."""
+
+
+def probe_model() -> nn.Module:
+    """The probe CNN with its fixed weights, in eval mode (grader side)."""
+    return PROBE_CNN.build().eval()
+
+
+def load_probe(session: Session, name: str = "cnn") -> None:
+    """Build the probe CNN in the worker with the same weights as ``probe_model()``."""
+    session.build(name, {"$nn_factory": PROBE_CNN.spec}, 0)
+    session.load(name, probe_model().state_dict())
+
+
+def _variant_cam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, weighting: str) -> torch.Tensor:
+    """Grad-CAM computed here with another channel weighting or without the ReLU."""
+    kept = []
+    hook = model[int(TARGET_LAYER)].register_forward_hook(lambda m, i, o: kept.append(o))
+    try:
+        logits = model(x)
+        (grads,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
+    finally:
+        hook.remove()
+    weights = grads.amax(dim=(2, 3), keepdim=True) if weighting == "max" else grads.mean(dim=(2, 3), keepdim=True)
+    cam = (weights * kept[0]).sum(1, keepdim=True)
+    cam = cam if weighting == "no-relu" else F.relu(cam)
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=weighting == "align-corners")[:, 0]
+    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
+    return ((cam - low) / (high - low).clamp_min(1e-7)).detach()
+
+
+VARIANTS = {
+    "max": "channel weights from the maximum of the gradients (Grad-CAM uses their spatial mean)",
+    "no-relu": "no ReLU on the weighted sum (Grad-CAM keeps only positive evidence)",
+    "align-corners": "upsampling with align_corners=True (the lab uses align_corners=False)",
+}
+
+
+@registry.check("part2.gradcam.numerics", "gradcam", "GradCAM", SLIDE)
+def gradcam_numerics(session: Session, rule) -> Outcome:
+    """Maps equal the reference's for class_idx None, an int and one class per image."""
+    model = probe_model()
+    load_probe(session)
+    session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(12))
+    GradCAM = reference_attr("gradcam.GradCAM")
+    problems = []
+    for class_idx in (None, 2, [4, 0, 1]):
+        with GradCAM(model, model[int(TARGET_LAYER)]) as cam:
+            want = cam(x, class_idx)
+        result = session.call(handle("cam"), {"x": x}, args=[{"$tensor": "x"}], kwargs={"class_idx": class_idx},
+                              model="cnn", mode="eval")
+        got = result.outputs[0] if result.outputs else None
+        label = f"class_idx={class_idx!r}"
+        if got is None or got.shape != want.shape:
+            problems.append(f"{label}: expected maps of shape (B, H, W) = {tuple(want.shape)}, "
+                            f"got {None if got is None else tuple(got.shape)}")
+            continue
+        if close(got, want, 1e-4, 1e-4):
+            continue
+        problems.append(f"{label}: maps differ from the reference's (max abs error {max_error(got, want):.3g})")
+        classes = model(x).argmax(1) if class_idx is None else torch.as_tensor(class_idx).expand(3)
+        for key, text in VARIANTS.items():
+            if close(got, _variant_cam(model, x, classes, key), 1e-4, 1e-4):
+                problems.append(f"your maps match a known alternative: {text}")
+    if problems:
+        return Outcome((3 - sum(1 for p in problems if p.startswith("class_idx"))) / 3, "\n".join(problems))
+    return passed("maps equal the reference's for class_idx None, an int and a list")
+
+
+@registry.check("part2.gradcam.no_side_effects", "gradcam", "GradCAM", SLIDE + " (use autograd.grad or hooks)")
+def gradcam_side_effects(session: Session, rule) -> Outcome:
+    """Explaining an image leaves the model's weights and mode as they were."""
+    load_probe(session, "cnn2")
+    session.build("cam2", ref("gradcam.GradCAM"), handle("cnn2"), handle("cnn2", TARGET_LAYER))
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(13))
+    first = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode="eval").outputs
+    second = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode=None).outputs
+    if not first or not second:
+        return failed("GradCAM returned no tensor")
+    if not close(first[0], second[0], 1e-6, 1e-6):
+        return failed("calling GradCAM twice on the same images gave different maps: does it change the model "
+                      "(an optimizer step, a mode switch, weights edited in place)?")
+    return passed("calling GradCAM twice gives the same maps: the model is left unchanged")

@@ -1,0 +1,136 @@
+"""Checks for profiler.py (Part 4), run on plain torch models the grader provides."""
+from __future__ import annotations
+
+import torch
+import torch.utils.benchmark
+
+from autograder.checks.common import Outcome, Provided, failed, passed, reference_attr
+from autograder.checks.registry import Registry
+from autograder.remote import Session, handle, ref
+
+registry = Registry()
+
+SLIDE = "Part 4, 'Profiling: FLOPs, memory, latency'"
+CNN = Provided(["Sequential", [
+    ["Conv2d", [3, 16, 3], {"padding": 1}], ["BatchNorm2d", [16]], ["ReLU"],
+    ["Conv2d", [16, 32, 3], {"stride": 2, "padding": 1, "bias": False}], ["ReLU"],
+    ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [32, 10]],
+]], seed=21)
+MLP = Provided(["Sequential", [["Flatten"], ["Linear", [3 * 8 * 8, 64]], ["GELU"], ["Linear", [64, 10]]]], seed=22)
+DIGITS_CNN = Provided(["Sequential", [
+    ["Conv2d", [1, 16, 3], {"padding": 1}], ["ReLU"], ["Conv2d", [16, 32, 3], {"stride": 2, "padding": 1}], ["ReLU"],
+    ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [32, 10]],
+]], seed=23)
+
+
+def load(session: Session, name: str, provided: Provided) -> None:
+    """Build a provided model in the worker with the grader's weights."""
+    session.build(name, {"$nn_factory": provided.spec}, 0)
+    session.load(name, provided.build().state_dict())
+
+
+def profiler_of(session: Session, model_name: str) -> str:
+    name = f"prof_{model_name}"
+    session.build(name, ref("profiler.ModelProfiler"), handle(model_name), "cpu")
+    return name
+
+
+def method(name: str, attr: str) -> dict:
+    return handle(name, attr)
+
+
+@registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", SLIDE + " (a multiply-add is 2 FLOPs)")
+def flops(session: Session, rule) -> Outcome:
+    """FLOPs of a CNN and an MLP equal the exact counts."""
+    Profiler = reference_attr("profiler.ModelProfiler")
+    problems = []
+    for label, provided, size in (("CNN", CNN, (3, 16, 16)), ("MLP", MLP, (3, 8, 8))):
+        load(session, label, provided)
+        want = Profiler(provided.build(), "cpu").measure_flops(size)
+        got = session.call(method(profiler_of(session, label), "measure_flops"), args=[list(size)], mode=None).result
+        if not isinstance(got, (int, float)) or got != want:
+            hint = " (did you count a multiply-add once?)" if isinstance(got, (int, float)) and got * 2 == want else ""
+            problems.append(f"{label} on {size}: expected {want:,} FLOPs, got {got!r}{hint}")
+    if problems:
+        return Outcome((2 - len(problems)) / 2, "\n".join(problems))
+    return passed("FLOP counts are exact for a CNN and an MLP")
+
+
+@registry.check("part4.profiler.latency", "profiler", "ModelProfiler.measure_latency", SLIDE)
+def latency(session: Session, rule) -> Outcome:
+    """A dict of mean_ms, median_ms, p95_ms: positive, ordered, in milliseconds."""
+    load(session, "lat", CNN)
+    x = torch.randn(8, 3, 32, 32)
+    got = session.call(method(profiler_of(session, "lat"), "measure_latency"), {"x": x},
+                       args=[{"$tensor": "x"}], kwargs={"num_runs": 10}, mode=None).result
+    keys = {"mean_ms", "median_ms", "p95_ms"}
+    if not isinstance(got, dict) or set(got) != keys:
+        return failed(f"measure_latency should return a dict with keys {sorted(keys)}, got {got!r}"[:300])
+    if not all(isinstance(v, (int, float)) and v > 0 for v in got.values()):
+        return failed(f"latencies should be positive numbers, got {got}")
+    if got["median_ms"] > got["p95_ms"] + 1e-9:
+        return failed(f"the median should not exceed the 95th percentile: {got}")
+    model = CNN.build().eval()
+    with torch.no_grad():
+        start = torch.utils.benchmark.Timer("model(x)", globals={"model": model, "x": x}).blocked_autorange(min_run_time=0.2)
+    own_ms = start.median * 1000
+    if not own_ms / 20 <= got["median_ms"] <= own_ms * 20:
+        return failed(f"median {got['median_ms']:.4g} ms is far from the grader's own {own_ms:.3g} ms for the same "
+                      "model: are the times in milliseconds, one forward pass each?")
+    return passed(f"latency dict is well formed and plausible (median {got['median_ms']:.3g} ms)")
+
+
+@registry.check("part4.profiler.memory", "profiler", "ModelProfiler.measure_memory", SLIDE)
+def memory(session: Session, rule) -> Outcome:
+    """Peak training-step bytes: at least weights+gradients, and close to the reference's figure."""
+    load(session, "mem", CNN)
+    got = session.call(method(profiler_of(session, "mem"), "measure_memory"), args=[16, [3, 32, 32]], mode=None).result
+    model = CNN.build()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    want = reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(16, (3, 32, 32))
+    if not isinstance(got, (int, float)) or got <= 0:
+        return failed(f"measure_memory should return a positive number of bytes, got {got!r}")
+    if got < 2 * weights:
+        return failed(f"{got:,.0f} bytes is less than the weights and their gradients ({2 * weights:,} bytes)")
+    if not want / 4 <= got <= want * 4:
+        return failed(f"{got:,.0f} bytes is far from the reference's {want:,} bytes for one training step "
+                      "(bytes, not MB? activations and gradients included?)")
+    return passed(f"peak memory {got:,.0f} bytes is plausible (reference {want:,} bytes)")
+
+
+def digits_batches(count: int, batch: int = 64):
+    """Batches of scikit-learn's digits (8x8 grey images, 10 classes), scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
+    labels = torch.tensor(data.target, dtype=torch.long)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[: count * batch]
+    return [(images[order[i:i + batch]], labels[order[i:i + batch]]) for i in range(0, count * batch, batch)]
+
+
+@registry.check("part4.profiler.training", "profiler", "ModelProfiler.benchmark_training", "Part 4, 'Training benchmark'")
+def training(session: Session, rule) -> Outcome:
+    """benchmark_training reports one entry per epoch, with a falling loss."""
+    load(session, "train", DIGITS_CNN)
+    batches = digits_batches(16)
+    tensors, loader = {}, []
+    for i, (x, y) in enumerate(batches):
+        tensors[f"x{i}"], tensors[f"y{i}"] = x, y
+        loader.append([{"$tensor": f"x{i}"}, {"$tensor": f"y{i}"}])
+    got = session.call(method(profiler_of(session, "train"), "benchmark_training"), tensors, args=[loader],
+                       kwargs={"epochs": 4}, mode=None).result
+    epochs = got.get("epochs") if isinstance(got, dict) else None
+    if not isinstance(epochs, list) or len(epochs) != 4:
+        return failed(f"benchmark_training(loader, epochs=4) should return {{'epochs': [4 entries]}}, got {str(got)[:200]}")
+    try:
+        losses = [float(e["loss"]) for e in epochs]
+        accuracies = [float(e["accuracy"]) for e in epochs]
+        seconds = [float(e["seconds"]) for e in epochs]
+    except (KeyError, TypeError, ValueError):
+        return failed(f"each epoch entry needs loss, accuracy and seconds; got {str(epochs[0])[:200]}")
+    if not all(0 <= a <= 1 for a in accuracies) or not all(s > 0 for s in seconds):
+        return failed(f"accuracy should lie in [0, 1] and seconds be positive: {epochs}")
+    if not losses[-1] < losses[0]:
+        return failed(f"the training loss should fall over 4 epochs on digits; got {losses}")
+    return passed(f"4 epochs reported; loss fell from {losses[0]:.3f} to {losses[-1]:.3f}")

@@ -1,0 +1,266 @@
+"""Checks for vit.py: patch embedding, multi-head attention, encoder block, positions, ViT (Part 3)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from hypothesis import strategies as st
+from torch import nn
+
+from autograder.checks.common import (
+    Case,
+    Outcome,
+    check_gradients,
+    check_numerics,
+    check_output_shapes,
+    check_parameter_counts,
+    close,
+    failed,
+    generated,
+    max_error,
+    passed,
+    reference_attr,
+    transplanted,
+)
+from autograder.checks.registry import Registry
+from autograder.remote import Session, ref
+
+registry = Registry()
+
+PATCH_SLIDE = "Part 3, 'Patch embedding'"
+MHA_SLIDE = "Part 3, 'Multi-head self-attention'"
+BLOCK_SLIDE = "Part 3, 'Transformer encoder block'"
+VIT_SLIDE = "Part 3, 'Vision Transformer: CLS token, positions, head'"
+
+
+def _all_of(outcomes: list[Outcome]) -> Outcome:
+    failing = [o.message for o in outcomes if o.fraction < 1]
+    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
+
+
+# ---------------------------------------------------------------------------- patch embedding
+PATCH_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.integers(1, 5), st.integers(2, 24))
+
+
+def patch_cases(count: int) -> list[Case]:
+    return [Case("vit.PatchEmbedding", (p * g, p, c, d), {}, (b, c, p * g, p * g))
+            for b, c, p, g, d in generated(PATCH_CONFIGS, count)]
+
+
+PATCH_NUMERIC = [Case("vit.PatchEmbedding", (12, 4, 3, 16), {}, (2, 3, 12, 12)),
+                 Case("vit.PatchEmbedding", (10, 5, 2, 8), {}, (1, 2, 10, 10))]
+
+
+@registry.check("part3.patch_embedding.shapes", "vit", "PatchEmbedding", PATCH_SLIDE)
+def patch_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, patch_cases(8))
+
+
+@registry.check("part3.patch_embedding.parameters", "vit", "PatchEmbedding", PATCH_SLIDE)
+def patch_parameters(session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, patch_cases(5))
+
+
+@registry.check("part3.patch_embedding.numerics", "vit", "PatchEmbedding", PATCH_SLIDE + " (row-major patch order)")
+def patch_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance) for case in PATCH_NUMERIC])
+
+
+# ---------------------------------------------------------------------------- attention
+MHA_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 4), st.integers(1, 8))
+
+
+def mha_cases(count: int) -> list[Case]:
+    return [Case("vit.MultiHeadAttention", (h * d, h), {}, (b, t, h * d)) for b, t, h, d in generated(MHA_CONFIGS, count)]
+
+
+MHA_NUMERIC = [Case("vit.MultiHeadAttention", (24, 4), {}, (2, 7, 24)), Case("vit.MultiHeadAttention", (16, 1), {}, (1, 5, 16))]
+
+
+def _heads(mha: nn.Module, x: torch.Tensor):
+    batch, tokens, dim = x.shape
+    qkv = mha.qkv(x).reshape(batch, tokens, 3, mha.num_heads, mha.head_dim).permute(2, 0, 3, 1, 4)
+    return qkv[0], qkv[1], qkv[2]
+
+
+def _attention_with_scale(scale_of: str):
+    def compute(mha: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = _heads(mha, x)
+        scale = {"embed": 1 / math.sqrt(mha.embed_dim), "none": 1.0, "head_dim": 1 / mha.head_dim}[scale_of]
+        out = ((q @ k.transpose(-2, -1)) * scale).softmax(-1) @ v
+        return mha.proj(out.transpose(1, 2).reshape(x.shape))
+    return compute
+
+
+MHA_VARIANTS = {
+    "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)": _attention_with_scale("embed"),
+    "scores not scaled (the slides divide by sqrt(d_k))": _attention_with_scale("none"),
+    "scores scaled by 1/head_dim instead of 1/sqrt(head_dim)": _attention_with_scale("head_dim"),
+}
+
+
+@registry.check("part3.mha.shapes", "vit", "MultiHeadAttention", MHA_SLIDE)
+def mha_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, mha_cases(8))
+
+
+@registry.check("part3.mha.parameters", "vit", "MultiHeadAttention", MHA_SLIDE)
+def mha_parameters(session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, mha_cases(5))
+
+
+@registry.check("part3.mha.numerics", "vit", "MultiHeadAttention", MHA_SLIDE)
+def mha_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
+
+
+@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", MHA_SLIDE + " (return_attention=True)")
+def mha_weights(session: Session, rule) -> Outcome:
+    """With return_attention=True: weights (B, H, T, T), rows summing to 1, equal to the reference's."""
+    case = MHA_NUMERIC[0]
+    pair = transplanted(session, case, "mha")
+    x = case.make_input(4).double()
+    result = session.forward(pair.name, x, dtype="float64", kwargs={"return_attention": True})
+    reference = pair.reference.double()
+    want_out, want_weights = reference(x, return_attention=True)
+    if len(result.outputs) != 2:
+        return failed(f"{case.label()}: forward(x, return_attention=True) should return (output, weights); "
+                      f"got {len(result.outputs)} tensor(s)")
+    out, weights = result.outputs
+    if weights.shape != want_weights.shape:
+        return failed(f"attention weights should have shape (B, H, T, T) = {tuple(want_weights.shape)}, got {tuple(weights.shape)}")
+    row_error = float((weights.sum(-1) - 1).abs().max())
+    if row_error > 1e-6:
+        return failed(f"each row of the attention weights should sum to 1 (softmax over the keys); off by up to {row_error:.3g}")
+    tol = rule.tolerance["float64"]
+    if not close(weights, want_weights, tol.atol, tol.rtol) or not close(out, want_out, tol.atol, tol.rtol):
+        return failed(f"attention weights differ from the reference's with the same weights "
+                      f"(max abs error {max_error(weights, want_weights):.3g})")
+    return passed("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's")
+
+
+@registry.check("part3.mha.permutation", "vit", "MultiHeadAttention", MHA_SLIDE + " (self-attention has no notion of order)")
+def mha_permutation(session: Session, rule) -> Outcome:
+    """Permuting the tokens permutes the output: self-attention is permutation-equivariant."""
+    session.build("perm", ref("vit.MultiHeadAttention"), 16, 4)
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    plain = session.forward("perm", x, dtype="float64").outputs
+    permuted = session.forward("perm", x[:, order], dtype="float64").outputs
+    if not plain or not permuted:
+        return failed("MultiHeadAttention returned no tensor")
+    if close(permuted[0], plain[0][:, order], 1e-9, 1e-7):
+        return passed("permuting the input tokens permutes the output the same way")
+    return failed("permuting the input tokens should permute the output the same way "
+                  f"(max abs difference {max_error(permuted[0], plain[0][:, order]):.3g}); "
+                  "does something mix tokens by position (a mask, a position term, a wrong reshape)?")
+
+
+# ---------------------------------------------------------------------------- encoder block
+BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 4), st.integers(1, 6), st.sampled_from([1.0, 2.0, 4.0]))
+
+
+def block_cases(count: int) -> list[Case]:
+    return [Case("vit.TransformerEncoderBlock", (h * d, h, r), {}, (b, t, h * d)) for b, t, h, d, r in generated(BLOCK_CONFIGS, count)]
+
+
+BLOCK_NUMERIC = [Case("vit.TransformerEncoderBlock", (24, 4), {}, (2, 7, 24)), Case("vit.TransformerEncoderBlock", (16, 2, 2.0), {}, (1, 5, 16))]
+
+
+def _post_norm(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = block.norm1(x + block.attn(x))
+    return block.norm2(x + block.mlp(x))
+
+
+def _tanh_gelu(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = x + block.attn(block.norm1(x))
+    first, _, _, last, _ = block.mlp
+    return x + last(F.gelu(first(block.norm2(x)), approximate="tanh"))
+
+
+BLOCK_VARIANTS = {"post-norm (LayerNorm after each residual addition; ViT uses pre-norm)": _post_norm,
+                  "tanh-approximated GELU (the lab uses the exact GELU)": _tanh_gelu}
+
+
+@registry.check("part3.encoder_block.shapes", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
+def block_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, block_cases(8))
+
+
+@registry.check("part3.encoder_block.parameters", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
+def block_parameters(session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, block_cases(5))
+
+
+@registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", BLOCK_SLIDE + " (pre-norm, LayerNorm eps 1e-6)")
+def block_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance, BLOCK_VARIANTS) for case in BLOCK_NUMERIC])
+
+
+@registry.check("part3.encoder_block.gradients", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
+def block_gradients(session: Session, rule) -> Outcome:
+    return check_gradients(session, BLOCK_NUMERIC[0], rule.tolerance)
+
+
+# ---------------------------------------------------------------------------- positions and the ViT
+@registry.check("part3.positions.sinusoidal", "vit", "sinusoidal_position_table", "Part 3, 'Position embeddings'")
+def sinusoidal(session: Session, rule) -> Outcome:
+    """The fixed table of Vaswani et al. for a few sizes."""
+    table = reference_attr("vit.sinusoidal_position_table")
+    problems = []
+    for positions, dim in ((5, 8), (17, 32), (50, 6)):
+        result = session.call(ref("vit.sinusoidal_position_table"), args=[positions, dim], mode=None)
+        got, want = (result.outputs[0] if result.outputs else None), table(positions, dim)
+        if got is None or got.shape != want.shape:
+            problems.append(f"sinusoidal_position_table({positions}, {dim}): expected shape {tuple(want.shape)}, "
+                            f"got {None if got is None else tuple(got.shape)}")
+        elif not close(got, want, 1e-5, 1e-5):
+            problems.append(f"sinusoidal_position_table({positions}, {dim}): max abs error {max_error(got, want):.3g} "
+                            "(sin on even dimensions, cos on odd ones, base 10000)")
+    if problems:
+        return Outcome((3 - len(problems)) / 3, "\n".join(problems))
+    return passed("the sinusoidal table matches Vaswani et al. for 3 sizes")
+
+
+VIT_CONFIGS = st.tuples(st.integers(1, 2), st.sampled_from([1, 3]), st.integers(2, 4), st.integers(1, 3),
+                        st.integers(1, 3), st.integers(1, 3), st.integers(2, 6), st.sampled_from(["learnable", "sinusoidal"]))
+
+
+def vit_cases(count: int) -> list[Case]:
+    cases = []
+    for b, c, p, g, h, depth, classes, pos in generated(VIT_CONFIGS, count):
+        kwargs = {"img_size": p * g, "patch_size": p, "in_channels": c, "num_classes": classes, "embed_dim": 4 * h,
+                  "depth": depth, "num_heads": h, "pos_encoding": pos}
+        cases.append(Case("vit.VisionTransformer", (), kwargs, (b, c, p * g, p * g)))
+    return cases
+
+
+SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 4}
+VIT_NUMERIC = [Case("vit.VisionTransformer", (), SMALL_VIT, (2, 3, 16, 16)),
+               Case("vit.VisionTransformer", (), {**SMALL_VIT, "pos_encoding": "sinusoidal", "in_channels": 1}, (2, 1, 16, 16))]
+
+
+@registry.check("part3.vit.parameters", "vit", "VisionTransformer", VIT_SLIDE)
+def vit_parameters(session: Session, rule) -> Outcome:
+    """ViT-B/16 at the defaults has 86,567,656 parameters; small configurations match the reference."""
+    got = session.build("count", ref("vit.VisionTransformer")).trainable  # replaced by the next build
+    small = check_parameter_counts(session, vit_cases(4))
+    if got != 86_567_656:
+        return Outcome(0.5 * small.fraction, f"VisionTransformer() should have 86,567,656 parameters (ViT-B/16), got {got:,}\n{small.message}")
+    return Outcome(small.fraction, small.message if small.fraction < 1 else "ViT-B/16 has 86,567,656 parameters; small configurations match")
+
+
+@registry.check("part3.vit.shapes", "vit", "VisionTransformer", VIT_SLIDE)
+def vit_shapes(session: Session, rule) -> Outcome:
+    return check_output_shapes(session, vit_cases(6))
+
+
+@registry.check("part3.vit.numerics", "vit", "VisionTransformer", VIT_SLIDE)
+def vit_numerics(session: Session, rule) -> Outcome:
+    return _all_of([check_numerics(session, case, rule.tolerance) for case in VIT_NUMERIC])
+
+
+@registry.check("part3.vit.gradients", "vit", "VisionTransformer", VIT_SLIDE)
+def vit_gradients(session: Session, rule) -> Outcome:
+    return check_gradients(session, VIT_NUMERIC[0], rule.tolerance)
