@@ -40,15 +40,22 @@ def run_skeletons(args: argparse.Namespace) -> int:
 
 def run_grade(args: argparse.Namespace) -> int:
     """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
+    submission = Path(args.path)
+    if not submission.exists():
+        print(f"error: {submission} does not exist (expected a folder laid out like skeletons/)", file=sys.stderr)
+        return 2
+    if not submission.is_dir():
+        print(f"error: {submission} is a file, not a folder (expected one laid out like skeletons/)", file=sys.stderr)
+        return 2
+    if Path(args.results).is_dir():
+        print(f"error: --results {args.results} is a folder; give the path of the JSON file to write", file=sys.stderr)
+        return 2
+    # Imported only now: the checks import torch, and a mistyped path should not wait for it.
     from autograder.checks import CHECKS
     from autograder.grade import grade, resolve_device
     from autograder.report import format_report, results_json, write_results
     from autograder.rubric import RubricError, load_rubric
 
-    submission = Path(args.path)
-    if not submission.is_dir():
-        print(f"error: {submission} is not a folder (expected one laid out like skeletons/)", file=sys.stderr)
-        return 2
     try:
         rubric = load_rubric(args.rubric, CHECKS)
         device = resolve_device(args.device)

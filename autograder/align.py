@@ -9,6 +9,10 @@ lists are walked together and each reference layer is matched by the first adapt
   nn.Linear over unfolded patches): reshaped;
 - one fused layer vs several consecutive ones (qkv vs separate q, k, v): split along dim 0.
 
+When that walk fails but both sides own the same layers (type and parameter shapes) run in
+another order, such as a shortcut projection computed after the residual branch, the layers are
+paired by shape instead (see ``_reordered``); the comparison of outputs then decides.
+
 Parameters that no executed layer owns (a CLS token, a position table) are matched by shape, in
 registration order. A correct submission with other names and layouts therefore receives exactly
 the reference weights.
@@ -142,9 +146,37 @@ def transplant(
     already hold the same weights on both sides. Raises AlignmentError naming the first pair of layers that differ.
     """
     state = dict(reference.state_dict(keep_vars=False))
+    buffers = _buffer_copier(reference, stu_buffers)
+    try:
+        out = _in_order(state, ref_layers, stu_layers, buffers)
+    except AlignmentError:
+        out = _reordered(state, ref_layers, stu_layers, buffers)
+        if out is None:
+            raise
+    covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
+    loose_ref = [(n, p) for n, p in reference.named_parameters() if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
+    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not _under(n.rpartition(".")[0], stu_skip)]
+    out.update(_match_loose(loose_ref, loose_stu))
+    return out
+
+
+def _buffer_copier(reference: nn.Module, stu_buffers: list[tuple[str, Shape]]) -> Callable:
+    """``copy(ref, student, out)``: the reference layer's own buffers (BatchNorm statistics) into ``out``."""
     modules = dict(reference.named_modules())
+    shapes = dict((n, tuple(s)) for n, s in stu_buffers)
+
+    def copy(ref: LayerCall, student: LayerCall, out: dict) -> None:
+        for buffer_name, buffer in modules[ref.name].named_buffers(recurse=False):
+            target = _full(student, buffer_name)
+            if shapes.get(target) == tuple(buffer.shape):
+                out[target] = buffer
+
+    return copy
+
+
+def _in_order(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall], buffers: Callable) -> dict:
+    """Walk both lists together in execution order, each reference layer matched by the first adapter that fits."""
     out: dict[str, torch.Tensor] = {}
-    stu_buffer_shapes = dict((n, tuple(s)) for n, s in stu_buffers)
     j = 0
     for i, ref in enumerate(ref_layers):
         tensors = [state[_full(ref, n)] for n, _ in ref.params]
@@ -160,17 +192,68 @@ def transplant(
             used, mapped = split
         out.update(mapped)
         if student is not None and used == 1:
-            for buffer_name, buffer in modules[ref.name].named_buffers(recurse=False):
-                target = _full(student, buffer_name)
-                if stu_buffer_shapes.get(target) == tuple(buffer.shape):
-                    out[target] = buffer
+            buffers(ref, student, out)
         j += used
     if j < len(stu_layers):
         raise AlignmentError(f"your model runs layers the reference does not have, from {stu_layers[j].describe()}")
-    covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
-    loose_ref = [(n, p) for n, p in reference.named_parameters() if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
-    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not _under(n.rpartition(".")[0], stu_skip)]
-    out.update(_match_loose(loose_ref, loose_stu))
+    return out
+
+
+def _signature(layer: LayerCall) -> tuple:
+    return layer.kind, tuple(shape for _, shape in layer.params)
+
+
+def _parent(layer: LayerCall) -> str:
+    return layer.name.rpartition(".")[0]
+
+
+def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall], buffers: Callable) -> Optional[dict]:
+    """The same layers run in another order (a shortcut computed after the residual branch): pair them up.
+
+    Layers pair by type and exact parameter shapes; each signature must occur as often on both
+    sides, else None. A signature found once on each side pairs directly. Where several student
+    layers fit, a reference layer prefers, in turn: the same name; the student module already
+    paired with its parent module; a parent module not yet paired with another one (a shortcut's
+    1x1 conv and a bottleneck's last conv can have equal shapes); the layer right after its
+    predecessor's partner (a BatchNorm stays with its convolution); the earliest.
+    """
+    if len(ref_layers) != len(stu_layers):
+        return None
+    fits: dict[tuple, list[int]] = {}
+    for j, student in enumerate(stu_layers):
+        fits.setdefault(_signature(student), []).append(j)
+    wanted: dict[tuple, int] = {}
+    for ref in ref_layers:
+        wanted[_signature(ref)] = wanted.get(_signature(ref), 0) + 1
+    if any(len(fits.get(signature, [])) != count for signature, count in wanted.items()):
+        return None
+    partner: list[Optional[int]] = [None] * len(ref_layers)
+    parents: dict[str, str] = {}  # reference parent module -> the student's
+
+    def pair(i: int, j: int) -> None:
+        partner[i] = j
+        parents.setdefault(_parent(ref_layers[i]), _parent(stu_layers[j]))
+
+    for i, ref in enumerate(ref_layers):
+        if wanted[_signature(ref)] == 1:
+            pair(i, fits[_signature(ref)][0])
+    for i, ref in enumerate(ref_layers):
+        if partner[i] is not None:
+            continue
+        taken = set(partner)
+        after = partner[i - 1] + 1 if i > 0 and partner[i - 1] is not None else None
+        claimed = {theirs for ours, theirs in parents.items() if ours != _parent(ref)}
+
+        def rank(j: int, ref: LayerCall = ref) -> tuple:
+            student = stu_layers[j]
+            return (student.name != ref.name, _parent(student) != parents.get(_parent(ref)),
+                    _parent(student) in claimed, j != after, j)
+
+        pair(i, min((j for j in fits[_signature(ref)] if j not in taken), key=rank))
+    out: dict[str, torch.Tensor] = {}
+    for ref, j in zip(ref_layers, partner):
+        out.update(_copy([state[_full(ref, n)] for n, _ in ref.params], stu_layers[j]))
+        buffers(ref, stu_layers[j], out)
     return out
 
 

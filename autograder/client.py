@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,10 +16,16 @@ from autograder import paths
 from autograder.protocol import ProtocolError, read_message, write_message
 
 STDERR_TAIL_BYTES = 2000
+EXIT_GRACE_S = 2.0
+"""How long a worker whose pipe closed may take to finish exiting, so that its own exit code is seen."""
 
 
 class WorkerFailure(Exception):
     """The worker could not answer: it timed out, crashed, exited or sent garbage."""
+
+
+class WorkerTimeout(WorkerFailure):
+    """The worker did not answer within the time limit (it was killed)."""
 
 
 class SubmissionError(Exception):
@@ -54,8 +61,11 @@ class Worker:
     def _start(self) -> None:
         if self.process is not None:
             self.restarts += 1
+            self.kill()
+            self._release()
         self._stderr = open(Path(self._folder.name) / "stderr.log", "w+b")
-        env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        # Unbuffered: the submission's last prints reach the log even when it then crashes or exits.
+        env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "autograder.worker", str(self.submission), self.device],
             stdin=subprocess.PIPE,
@@ -63,6 +73,7 @@ class Worker:
             stderr=self._stderr,
             cwd=self._folder.name,
             env=env,
+            start_new_session=True,  # its own process group: kill() also ends processes it forked
         )
 
     def stderr_tail(self) -> str:
@@ -76,15 +87,57 @@ class Worker:
         return self._stderr.read().decode("utf-8", "replace").strip()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """End the worker and every process it started (they share its process group)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # the group outlives an exited leader's children
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
+
+    def _release(self) -> None:
+        """Close the pipes and the stderr log of the last worker (after kill)."""
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def close(self) -> None:
         self.kill()
-        if self._stderr is not None:
-            self._stderr.close()
+        if self.process is not None:
+            self._release()
         self._folder.cleanup()
+
+    def _stopped(self, error: Exception) -> str:
+        """Why the worker stopped answering (``error``: what reading its reply raised): exit code or
+        signal, and its last output."""
+        try:
+            self.process.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        code = self.process.poll()
+        self.kill()
+        if code is None:
+            how = f"the worker broke the protocol ({error}) and was stopped"
+        elif code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            how = f"the worker running your code was killed by {name} (exit code {code})"
+            if -code == signal.SIGKILL:
+                how += "; out of memory?"
+        else:
+            how = f"the worker running your code stopped (exit code {code}); does it call exit() or os._exit()?"
+        tail = [line[:200] for line in self.stderr_tail().splitlines()[-3:]]
+        return how + (f"; last output: {' | '.join(tail)}" if tail else "")
 
     def request(self, header: dict, tensors: dict[str, torch.Tensor] | None = None, timeout: float = 60.0):
         """Send one request; returns (reply header, reply tensors).
@@ -109,13 +162,9 @@ class Worker:
         if thread.is_alive():
             self.kill()
             thread.join(5)
-            raise WorkerFailure(f"no answer within {timeout:g} s (an infinite loop or a very slow step?)")
+            raise WorkerTimeout(f"no answer within {timeout:.3g} s (an infinite loop or a very slow step?)")
         if "error" in box:
-            self.kill()
-            code = self.process.returncode
-            tail = self.stderr_tail().splitlines()[-3:]
-            detail = f"; last output: {' | '.join(tail)}" if tail else ""
-            raise WorkerFailure(f"the worker stopped (exit code {code}){detail}")
+            raise WorkerFailure(self._stopped(box["error"]))
         reply, reply_tensors = box["reply"]
         if not reply.get("ok"):
             raise SubmissionError(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")))

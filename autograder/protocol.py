@@ -40,12 +40,13 @@ def read_message(stream: BinaryIO) -> tuple[dict, dict[str, torch.Tensor]]:
     if len(line) > MAX_HEADER_BYTES or not line.endswith(b"\n"):
         raise ProtocolError("message header too long or unterminated")
     try:
-        header = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ProtocolError(f"message header is not JSON: {error}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("payload"), int):
+        header = json.loads(line.decode("utf-8"))  # bytes would let json guess UTF-16/32 from the first bytes
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ProtocolError(f"message header is not UTF-8 JSON: {error}") from None
+    size = header.get("payload") if isinstance(header, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool):  # JSON true would pass as the int 1
         raise ProtocolError("message header is not an object with an integer payload size")
-    size = header.pop("payload")
+    del header["payload"]
     if not 0 <= size <= MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload size {size} out of range")
     data = stream.read(size) if size else b""

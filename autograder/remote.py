@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from autograder.client import Worker, WorkerFailure
+from autograder.client import Worker, WorkerFailure, WorkerTimeout
 
 
 def ref(dotted: str) -> dict:
@@ -91,7 +91,11 @@ class Session:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise WorkerFailure(f"the check's time limit of {self.time_limit:g} s ran out")
-        return self.worker.request(header, tensors, timeout=remaining)
+        try:
+            return self.worker.request(header, tensors, timeout=remaining)
+        except WorkerTimeout:  # say which limit ran out, not how much of it this request had left
+            raise WorkerTimeout(f"no answer within the check's time limit of {self.time_limit:g} s "
+                                "(an infinite loop or a very slow step?)") from None
 
     def build(self, name: str, target: dict, *args, tensors: Optional[dict] = None, **kwargs) -> Description:
         header = {"op": "build", "handle": name, "target": target, "args": list(args), "kwargs": kwargs}
@@ -101,8 +105,10 @@ class Session:
         return Description(reply["type"], params, trainable, [(n, tuple(s)) for n, s in reply.get("buffers", [])],
                            [tuple(m) for m in reply.get("modules", [])], list(reply.get("provided", [])))
 
-    def load(self, name: str, state: dict[str, torch.Tensor]) -> None:
-        self._send({"op": "load", "handle": name, "strict": False}, state)
+    def load(self, name: str, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+        """Load ``state`` into the kept module ``name``; returns its (missing, unexpected) keys."""
+        reply, _ = self._send({"op": "load", "handle": name, "strict": False}, state)
+        return list(reply.get("missing", [])), list(reply.get("unexpected", []))
 
     def call(
         self,

@@ -25,6 +25,7 @@ callable ``channels -> module`` building that spec;
 from __future__ import annotations
 
 import functools
+import importlib.abc
 import importlib.util
 import os
 import sys
@@ -38,6 +39,10 @@ from torch import nn
 from autograder.protocol import ProtocolError, read_message, write_message
 
 LAB_MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
+KIT_ROOT = Path(__file__).resolve().parent.parent
+"""The kit's root folder (holding solutions/), kept off the submission's import path."""
+HIDDEN_PACKAGES = ("solutions", "skeletons")
+"""Kit packages a submission may not import, even where the kit is pip-installed."""
 
 
 class RequestError(Exception):
@@ -88,6 +93,13 @@ class WorkerState:
         return value
 
 
+def _kept(state: WorkerState, name: Any) -> Any:
+    """The object kept under handle ``name``; a RequestError when there is none."""
+    if not isinstance(name, str) or name not in state.handles:
+        raise RequestError(f"unknown handle {name!r}")
+    return state.handles[name]
+
+
 def _attribute(obj: Any, dotted: str | None) -> Any:
     for part in dotted.split(".") if dotted else ():
         obj = obj[int(part)] if part.isdigit() and isinstance(obj, (nn.Sequential, nn.ModuleList, list, tuple)) else getattr(obj, part)
@@ -95,8 +107,12 @@ def _attribute(obj: Any, dotted: str | None) -> Any:
 
 
 def _build_nn(spec: list, state: WorkerState, tensors: dict) -> nn.Module:
+    if not (isinstance(spec, list) and 1 <= len(spec) <= 3 and isinstance(spec[0], str)):
+        raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
     name, args, kwargs = spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
-    cls = getattr(nn, name, None)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
+    cls = getattr(nn, name, None) if not name.startswith("_") else None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise RequestError(f"torch.nn has no module {name!r}")
     if name == "Sequential":
@@ -108,7 +124,10 @@ def _provided(module: nn.Module, weights: str | None, state: WorkerState, tensor
     """A torch.nn module the grader passes in (e.g. a downsample), with its weights if given."""
     if weights:
         prefix = weights + "."
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        try:
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        except RuntimeError as error:  # the grader sent weights that do not fit its own spec
+            raise RequestError(f"weights {weights!r} do not fit {type(module).__name__}: {error}") from None
     state.provided[id(module)] = module
     return module.to(state.device)
 
@@ -122,11 +141,11 @@ def decode(value: Any, state: WorkerState, tensors: dict[str, torch.Tensor]) -> 
     if len(value) >= 1 and next(iter(value)).startswith("$"):
         key = next(iter(value))
         if key == "$tensor":
+            if value["$tensor"] not in tensors:
+                raise RequestError(f"no tensor {value['$tensor']!r} in the request's payload")
             return tensors[value["$tensor"]].to(state.device)
         if key == "$handle":
-            if value["$handle"] not in state.handles:
-                raise RequestError(f"unknown handle {value['$handle']!r}")
-            return _attribute(state.handles[value["$handle"]], value.get("attr"))
+            return _attribute(_kept(state, value["$handle"]), value.get("attr"))
         if key == "$ref":
             return state.ref(value["$ref"])
         if key == "$partial":
@@ -176,21 +195,26 @@ def describe(obj: Any, provided: dict[int, nn.Module]) -> dict:
 
 def op_build(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
     target = decode(request["target"], state, tensors)
+    handle = request.get("handle")
+    if not isinstance(handle, str):
+        raise RequestError("a build request needs a handle (a string) to keep the result under")
     obj = target(*decode(request.get("args", []), state, tensors), **decode(request.get("kwargs", {}), state, tensors))
     if isinstance(obj, nn.Module):
         obj = obj.to(state.device)
-    state.handles[request["handle"]] = obj
+    state.handles[handle] = obj
     return describe(obj, state.provided), {}
 
 
 def op_load(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
-    module = state.handles[request["handle"]]
+    module = _kept(state, request.get("handle"))
+    if not isinstance(module, nn.Module):
+        raise RequestError(f"handle {request.get('handle')!r} is a {type(module).__name__}, not a torch module")
     result = module.load_state_dict({k: v.to(state.device) for k, v in tensors.items()}, strict=request.get("strict", True))
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}, {}
 
 
 def op_free(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
-    state.handles.pop(request["handle"], None)
+    state.handles.pop(request.get("handle"), None)
     return {}, {}
 
 
@@ -215,9 +239,11 @@ class Tracer:
 
 
 def _prepare_model(state: WorkerState, request: dict) -> nn.Module | None:
-    model = state.handles.get(request["model"]) if request.get("model") else None
-    if model is None:
+    if not request.get("model"):
         return None
+    model = _kept(state, request["model"])
+    if not isinstance(model, nn.Module):
+        raise RequestError(f"handle {request['model']!r} is a {type(model).__name__}, not a torch module")
     if request.get("mode") in ("eval", "train"):
         model.train(request["mode"] == "train")
     model.to(torch.float64 if request.get("dtype") == "float64" else torch.float32)
@@ -232,6 +258,8 @@ def op_call(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     grad_inputs = request.get("grad_inputs", [])
     tensors = {k: v.to(state.device) for k, v in tensors.items()}
     for name in grad_inputs:
+        if name not in tensors or not tensors[name].is_floating_point():
+            raise RequestError(f"grad_inputs: no floating-point tensor {name!r} in the request's payload")
         tensors[name].requires_grad_(True)
     target = decode(request["target"], state, tensors)
     args = decode(request.get("args", []), state, tensors)
@@ -253,13 +281,24 @@ def op_call(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     return reply, out
 
 
+def _flat_tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors of a result, nested lists and tuples flattened in order (as the grader numbers them)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _flat_tensors(item)]
+    return []
+
+
 def _gradients(result, tensors, grad_inputs, model, out) -> dict:
     """Gradients of sum(output_i * upstream_i); None where no gradient reaches."""
-    outputs = [result] if isinstance(result, torch.Tensor) else [r for r in result if isinstance(r, torch.Tensor)]
+    outputs = _flat_tensors(result)
     total = sum((o * tensors[f"upstream.{i}"]).sum() for i, o in enumerate(outputs) if f"upstream.{i}" in tensors)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad] if model is not None else []
     wrt = [tensors[name] for name in grad_inputs] + [p for _, p in params]
-    if not isinstance(total, torch.Tensor) or not total.requires_grad:
+    if not wrt:
+        grads = []
+    elif not isinstance(total, torch.Tensor) or not total.requires_grad:
         grads = [None] * len(wrt)
     else:
         grads = torch.autograd.grad(total, wrt, allow_unused=True)
@@ -290,6 +329,14 @@ def student_location(error: BaseException, submission: Path) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}: {(frame.line or '').strip()}"[:300]
 
 
+def _text(error: BaseException) -> str:
+    """``str(error)``, even for an exception whose ``__str__`` itself raises."""
+    try:
+        return str(error)
+    except BaseException:  # noqa: BLE001 - a student's exception class may be broken in any way
+        return "(the exception's message could not be shown)"
+
+
 def serve(state: WorkerState, inbox, outbox) -> None:
     while True:
         try:
@@ -306,9 +353,35 @@ def serve(state: WorkerState, inbox, outbox) -> None:
             if isinstance(error, KeyboardInterrupt):
                 raise
             kind = "request" if isinstance(error, RequestError) else "submission"
-            message = f"{type(error).__name__}: {error}"[:2000]
+            message = (_text(error) if kind == "request" else f"{type(error).__name__}: {_text(error)}")[:2000]
             write_message(outbox, {"ok": False, "kind": kind, "error": message,
                                    "where": student_location(error, state.submission)})
+
+
+class _HiddenPackages(importlib.abc.MetaPathFinder):
+    """Refuses imports of the kit's reference packages (found first, before any other finder)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in HIDDEN_PACKAGES:
+            raise ModuleNotFoundError(f"No module named {name!r} (the kit's packages are not open to submissions)",
+                                      name=name)
+        return None
+
+
+def _hide_kit() -> None:
+    """Make ``import solutions`` fail in the submission: the kit's root leaves the import path, and
+    a finder refuses the kit's packages wherever they are installed.
+
+    The grader puts the root on PYTHONPATH only to start this module, which has imported all it needs
+    by now. (A determined student can still read files; keeping solutions/ off the grading machine's
+    disk, or running the worker as a user that cannot read it, is the sandbox's job.)
+    """
+    root = KIT_ROOT.resolve()
+    sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != root]
+    os.environ.pop("PYTHONPATH", None)
+    for name in [n for n in sys.modules if n.split(".")[0] in HIDDEN_PACKAGES]:
+        del sys.modules[name]
+    sys.meta_path.insert(0, _HiddenPackages())
 
 
 def main(argv: list[str]) -> None:
@@ -320,6 +393,7 @@ def main(argv: list[str]) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
+    _hide_kit()
     sys.path.insert(0, str(submission))
     serve(WorkerState(submission, device), inbox, outbox)
 

@@ -10,6 +10,7 @@ from autograder.checks.common import (
     Case,
     Factory,
     Outcome,
+    check_gradients,
     check_numerics,
     check_output_shapes,
     check_parameter_counts,
@@ -31,7 +32,7 @@ def cases(target: str, count: int) -> list[Case]:
     return [Case(target, (c, r), {}, (b, c, h, w)) for b, c, r, h, w in generated(CONFIGS, count)]
 
 
-NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("attention.SEModule", (3, 16), {}, (1, 3, 4, 4))]
+NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("attention.SEModule", (6, 2), {}, (1, 6, 4, 4))]
 NUMERIC_CBAM = [Case("attention.CBAM", (32, 4), {}, (2, 32, 9, 7)), Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))]
 
 
@@ -86,15 +87,26 @@ def se_gate(session: Session, rule) -> Outcome:
     session.build("se", {"$ref": "attention.SEModule"}, 16, 4)
     x = torch.rand(2, 16, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.5
     out = session.forward("se", x, dtype="float64").outputs
+    label = f"SEModule(16, 4) on input {tuple(x.shape)}"
     if not out or out[0].shape != x.shape:
-        return failed(f"SEModule(16, 4) on input {tuple(x.shape)} should return the same shape")
+        return failed(f"{label} should return the same shape")
     ratio = out[0] / x
     spread = float((ratio.amax(dim=(2, 3)) - ratio.amin(dim=(2, 3))).max())
     if spread > 1e-9:
-        return failed(f"the gate should be constant over space (one value per channel); it varies by up to {spread:.3g}")
+        return failed(f"{label}: the gate should be constant over space (one value per channel); it varies by up to {spread:.3g}")
     if not bool(((ratio > 0) & (ratio < 1)).all()):
-        return failed(f"the gate should lie strictly in (0, 1) (a sigmoid); found values in [{float(ratio.min()):.3g}, {float(ratio.max()):.3g}]")
-    return passed("the gate is constant over space and lies in (0, 1)")
+        return failed(f"{label}: the gate should lie strictly in (0, 1) (a sigmoid); found values in [{float(ratio.min()):.3g}, {float(ratio.max()):.3g}]")
+    return passed(f"{label}: the gate is constant over space and lies in (0, 1)")
+
+
+@registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE + " (the gate must stay in the graph)")
+def se_gradients(session: Session, rule) -> Outcome:
+    return check_gradients(session, NUMERIC_SE[0], rule.tolerance)
+
+
+@registry.check("part2.cbam.gradients", "attention", "CBAM", CBAM_SLIDE + " (both gates must stay in the graph)")
+def cbam_gradients(session: Session, rule) -> Outcome:
+    return check_gradients(session, NUMERIC_CBAM[0], rule.tolerance)
 
 
 @registry.check("part2.cbam.shapes", "attention", "CBAM", CBAM_SLIDE)

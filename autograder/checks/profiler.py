@@ -56,11 +56,29 @@ def flops(session: Session, rule) -> Outcome:
     return passed("FLOP counts are exact for a CNN and an MLP")
 
 
+def _own_latency_ms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
+    """The grader's median forward time in ms for ``model(x)``, with one thread and with torch's default count.
+
+    The worker times with torch's default thread count. On a busy machine (other processes on
+    the cores) a multi-threaded forward can take 100 times as long as a single-threaded one, as
+    OpenMP waits for descheduled threads; a window around the single-threaded time alone would
+    then fail correct submissions. Measuring both, before and after the worker's run, brackets it.
+    """
+    medians = []
+    with torch.no_grad():
+        for threads in sorted({1, torch.get_num_threads()}):
+            timer = torch.utils.benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
+            medians.append(timer.blocked_autorange(min_run_time=0.2).median * 1000)
+    return min(medians), max(medians)
+
+
 @registry.check("part4.profiler.latency", "profiler", "ModelProfiler.measure_latency", SLIDE)
 def latency(session: Session, rule) -> Outcome:
     """A dict of mean_ms, median_ms, p95_ms: positive, ordered, in milliseconds."""
     load(session, "lat", CNN)
-    x = torch.randn(8, 3, 32, 32)
+    x = torch.randn(8, 3, 96, 96)  # some 10 ms a forward: stalls on a busy machine stay small beside it
+    model = CNN.build().eval()
+    before = _own_latency_ms(model, x)
     got = session.call(method(profiler_of(session, "lat"), "measure_latency"), {"x": x},
                        args=[{"$tensor": "x"}], kwargs={"num_runs": 10}, mode=None).result
     keys = {"mean_ms", "median_ms", "p95_ms"}
@@ -70,12 +88,11 @@ def latency(session: Session, rule) -> Outcome:
         return failed(f"latencies should be positive numbers, got {got}")
     if got["median_ms"] > got["p95_ms"] + 1e-9:
         return failed(f"the median should not exceed the 95th percentile: {got}")
-    model = CNN.build().eval()
-    with torch.no_grad():
-        start = torch.utils.benchmark.Timer("model(x)", globals={"model": model, "x": x}).blocked_autorange(min_run_time=0.2)
-    own_ms = start.median * 1000
-    if not own_ms / 20 <= got["median_ms"] <= own_ms * 20:
-        return failed(f"median {got['median_ms']:.4g} ms is far from the grader's own {own_ms:.3g} ms for the same "
+    after = _own_latency_ms(model, x)
+    low, high = min(before + after), max(before + after)
+    if not low / 20 <= got["median_ms"] <= high * 20:
+        own = f"{low:.3g} ms" if high < 1.5 * low else f"{low:.3g} to {high:.3g} ms"
+        return failed(f"median {got['median_ms']:.4g} ms is far from the grader's own {own} for the same "
                       "model: are the times in milliseconds, one forward pass each?")
     return passed(f"latency dict is well formed and plausible (median {got['median_ms']:.3g} ms)")
 

@@ -1,0 +1,67 @@
+"""From-scratch rule: library implementations the lab forbids inside a submission's modules.
+
+The rubric lists dotted names: a package or module (``timm``, ``torchvision.models``) forbids
+every class defined under it; a class (``torch.nn.MultiheadAttention``) forbids that class.
+Names are resolved in the grader, and compared with the fully qualified types the worker reports
+for every submodule the submission builds.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class ForbiddenRule:
+    """One forbidden name, resolved."""
+
+    name: str
+    """As written in grading.yml, e.g. ``torch.nn.MultiheadAttention``."""
+    qualified: str
+    """``module.qualname`` of the class, or the module's own name for a package or module."""
+    is_module: bool
+    """True when every class defined under ``qualified`` is forbidden."""
+
+    def matches(self, type_name: str) -> bool:
+        if self.is_module:
+            return type_name.startswith(self.qualified + ".")
+        return type_name == self.qualified
+
+
+def resolve(names: Iterable[str]) -> list[ForbiddenRule]:
+    """Resolve rubric names; one that cannot be imported still forbids by its written name."""
+    rules = []
+    for name in names:
+        target = _import(name)
+        if isinstance(target, type):
+            rules.append(ForbiddenRule(name, f"{target.__module__}.{target.__qualname__}", False))
+        else:
+            qualified = getattr(target, "__name__", name) if target is not None else name
+            rules.append(ForbiddenRule(name, qualified, True))
+    return rules
+
+
+def _import(name: str):
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attr in parts[split:]:
+            value = getattr(value, attr, None)
+            if value is None:
+                return None
+        return value
+    return None
+
+
+def violations(modules: Iterable[tuple[str, str]], rules: list[ForbiddenRule]) -> list[str]:
+    """``"name (type) is <rule>"`` for every submodule whose type a rule forbids."""
+    found = []
+    for module_name, type_name in modules:
+        for rule in rules:
+            if rule.matches(type_name):
+                found.append(f"{module_name} is a {type_name.rsplit('.', 1)[-1]} from {rule.name}")
+    return found

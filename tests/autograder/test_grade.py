@@ -1,0 +1,218 @@
+"""grade() end to end: whole submissions (copied from solutions/ and patched) against small rubrics,
+one run of the real grading.yml, and the `python -m autograder grade` command line."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from autograder import paths
+from autograder.__main__ import main
+from autograder.checks import CHECKS
+from autograder.grade import grade
+from autograder.rubric import CheckRule, Rubric, Tolerance, load_rubric
+
+TOLERANCES = {"float32": Tolerance(1e-4, 1e-3), "float64": Tolerance(1e-9, 1e-7)}
+
+RESNET_CHECKS = ("part1.basic_block.numerics", "part1.bottleneck.skip_path", "part1.preact_bottleneck.gradients")
+ATTENTION_CHECKS = ("part2.se.gate", "part2.cbam.numerics")
+BOTH = "part2.se_resnet.numerics"  # resnet.py building blocks with attention.py's SEModule
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_each():
+    """One intra-op thread in the grader and in its workers: on a 2-core machine two processes of
+    spin-waiting OpenMP threads slow each other down several times."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # read by each worker's torch at start
+        yield
+    torch.set_num_threads(previous)
+
+
+def rubric(*check_ids: str, timeouts: dict[str, float] | None = None) -> Rubric:
+    """A rubric of only ``check_ids``, 2 points each, 60 s unless ``timeouts`` says otherwise."""
+    timeouts = timeouts or {}
+    checks = {check_id: CheckRule(2.0, "visible", timeouts.get(check_id, 60), TOLERANCES) for check_id in check_ids}
+    return Rubric(2.0 * len(checks), 2.0 * len(checks), checks, {}, TOLERANCES, (), {})
+
+
+def submission(folder: Path, *files: str, **patches: tuple[str, str]) -> Path:
+    """A copy of solutions/ ``files`` in ``folder``; ``patches``: file -> (old text, new text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copy(paths.SOLUTIONS / f"{name}.py", folder / f"{name}.py")
+    for name, (old, new) in patches.items():
+        path = folder / f"{name}.py"
+        text = path.read_text() if path.exists() else ""
+        assert old in text, f"{name}.py does not contain {old!r}"
+        path.write_text(text.replace(old, new, 1))
+    return folder
+
+
+def scores(results) -> dict[str, float]:
+    return {r.id: r.score for r in results}
+
+
+def feedback(results) -> dict[str, str]:
+    return {r.id: r.output for r in results}
+
+
+def test_solutions_get_full_marks_on_a_mix_of_checks():
+    results = grade(paths.SOLUTIONS, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH))
+    assert [r.id for r in results] == [*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH]  # rubric order
+    assert all(r.passed and r.max_score == 2.0 for r in results), feedback(results)
+    assert not any("See the slides" in r.output for r in results)  # hints only under failing checks
+
+
+def test_solutions_get_full_marks_on_the_real_rubric():
+    """The whole of grading.yml, as `python -m autograder grade solutions` runs it."""
+    real = load_rubric(paths.ROOT / "grading.yml", CHECKS)
+    results = grade(paths.SOLUTIONS, real)
+    failing = {r.id: r.output for r in results if not r.passed}
+    assert not failing
+    assert sum(r.score for r in results) == pytest.approx(real.code_points)
+    assert [r.id for r in results] == list(real.checks)
+
+
+def test_skeletons_score_zero_everywhere_saying_what_is_not_implemented():
+    """Every registered check runs to the end on the untouched skeletons and scores 0."""
+    results = grade(paths.SKELETONS, rubric(*CHECKS))
+    assert len(results) == len(CHECKS)
+    assert {r.id: r.score for r in results if r.score} == {}
+    unexplained = {r.id: r.output for r in results if "not implemented yet" not in r.output
+                   and not (r.id.endswith(".parameters") and "expected" in r.output)}  # counts: "expected N, got 0"
+    assert not unexplained
+    assert all("See the slides" in r.output for r in results)
+
+
+def test_a_missing_file_costs_only_the_checks_that_need_it(tmp_path):
+    folder = submission(tmp_path / "no_attention", "resnet")
+    results = grade(folder, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH))
+    assert scores(results) == {**{c: 2.0 for c in RESNET_CHECKS}, **{c: 0.0 for c in (*ATTENTION_CHECKS, BOTH)}}
+    notes = feedback(results)
+    assert notes["part2.se.gate"].startswith("SEModule: attention.py not found in the submission")
+    assert notes["part2.cbam.numerics"].startswith("CBAM: attention.py not found in the submission")
+    assert notes[BOTH].startswith("SE-ResNet-18: attention.py not found in the submission")
+
+
+def test_a_resnet_py_that_exits_at_import_costs_only_the_resnet_checks(tmp_path):
+    folder = submission(tmp_path / "exits", "attention", resnet=("", "import os\n\nos._exit(1)\n"))
+    results = grade(folder, rubric("part1.basic_block.shapes", *ATTENTION_CHECKS, BOTH))
+    assert scores(results) == {"part1.basic_block.shapes": 0.0, **{c: 2.0 for c in ATTENTION_CHECKS}, BOTH: 0.0}
+    notes = feedback(results)
+    for check_id, component in (("part1.basic_block.shapes", "BasicBlock"), (BOTH, "SE-ResNet-18")):
+        first = notes[check_id].splitlines()[0]
+        assert first.startswith(f"{component}: the worker running your code stopped (exit code 1)"), first
+        assert "os._exit()" in first
+
+
+HANG = ("        identity = x if self.downsample is None else self.downsample(x)\n"
+        "        out = self.relu(self.bn1(self.conv1(x)))\n",
+        "        while True:\n            pass\n")
+
+
+def test_a_check_that_hangs_costs_only_that_check(tmp_path):
+    folder = submission(tmp_path / "hangs", "resnet", "attention", resnet=HANG)  # BasicBlock.forward never returns
+    check_ids = ("part1.basic_block.shapes", "part1.bottleneck.shapes", "part2.se.shapes")
+    start = time.monotonic()
+    results = grade(folder, rubric(*check_ids, timeouts={"part1.basic_block.shapes": 2}))
+    assert time.monotonic() - start < 20
+    assert scores(results) == {"part1.basic_block.shapes": 0.0, "part1.bottleneck.shapes": 2.0, "part2.se.shapes": 2.0}
+    hung = results[0]
+    assert hung.output.startswith("BasicBlock: no answer within the check's time limit of 2 s"), hung.output
+    assert 2 <= hung.seconds < 8
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def full_rubric(path: Path, points: float = 1.0) -> Path:
+    """A valid rubric file scoring every registered check (the CLI refuses one that leaves any out)."""
+    data = {"total": points * len(CHECKS), "code_points": points * len(CHECKS),
+            "tolerances": {"float32": {"atol": 1e-4, "rtol": 1e-3}, "float64": {"atol": 1e-9, "rtol": 1e-7}},
+            "checks": {check_id: {"points": points, "visibility": "hidden" if i % 2 else "visible"}
+                       for i, check_id in enumerate(CHECKS)}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_cli_exits_0_when_grading_ran_even_for_0_points_and_writes_gradescope_results(tmp_path, capsys):
+    empty = tmp_path / "empty_submission"
+    empty.mkdir()  # no files at all: every check scores 0 without starting student code
+    results_path = tmp_path / "out" / "results.json"
+    code = main(["grade", str(empty), "--rubric", str(full_rubric(tmp_path / "rubric.yml")),
+                 "--results", str(results_path), "--device", "cpu"])
+    assert code == 0
+    assert "Total: 0.00" in capsys.readouterr().out
+    data = json.loads(results_path.read_text())
+    assert set(data) == {"score", "max_score", "execution_time", "output", "tests"}
+    assert data["score"] == 0 and data["max_score"] == len(CHECKS)
+    assert isinstance(data["execution_time"], float) and data["execution_time"] >= 0
+    assert [test["name"] for test in data["tests"]] == list(CHECKS)
+    for i, test in enumerate(data["tests"]):
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert (test["score"], test["max_score"], test["status"]) == (0, 1, "failed")
+        assert test["visibility"] == ("hidden" if i % 2 else "visible")
+        spec = CHECKS[test["name"]]
+        assert test["output"].startswith(f"{spec.component}: {spec.module}.py not found in the submission")
+
+
+def test_cli_writes_passing_results_for_a_passing_submission(tmp_path, monkeypatch):
+    """The same file for real checks: statuses, scores and max scores as the rubric gives them."""
+    import autograder.__main__ as cli
+
+    small = rubric(*ATTENTION_CHECKS)
+    monkeypatch.setattr("autograder.rubric.load_rubric", lambda path, known: small)
+    results_path = tmp_path / "results.json"
+    assert cli.main(["grade", str(paths.SOLUTIONS), "--results", str(results_path), "--device", "cpu"]) == 0
+    data = json.loads(results_path.read_text())
+    assert (data["score"], data["max_score"]) == (4.0, 4.0)
+    assert [(t["name"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in data["tests"]] == [
+        (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS]
+
+
+@pytest.mark.parametrize("case", ["missing folder", "a file", "broken rubric", "rubric missing a check",
+                                  "results is a folder"])
+def test_cli_exits_2_with_a_clear_message_when_grading_cannot_run(tmp_path, capsys, case):
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    args = {"path": str(folder), "--rubric": str(full_rubric(tmp_path / "rubric.yml")),
+            "--results": str(tmp_path / "results.json")}
+    if case == "missing folder":
+        args["path"], expected = str(tmp_path / "nope"), f"error: {tmp_path / 'nope'} does not exist"
+    elif case == "a file":
+        (tmp_path / "resnet.py").write_text("")
+        args["path"], expected = str(tmp_path / "resnet.py"), "is a file, not a folder"
+    elif case == "broken rubric":
+        (tmp_path / "broken.yml").write_text("total: 100\nchecks: {part1.x: {points: 2}\n")
+        args["--rubric"] = str(tmp_path / "broken.yml")
+        expected = f"error: {tmp_path / 'broken.yml'}:3: YAML syntax error"
+    elif case == "rubric missing a check":
+        data = yaml.safe_load((tmp_path / "rubric.yml").read_text())
+        dropped = next(iter(data["checks"]))
+        del data["checks"][dropped]
+        data["total"] = data["code_points"] = len(data["checks"])
+        (tmp_path / "rubric.yml").write_text(yaml.safe_dump(data))
+        expected = f"check(s) without points: {dropped}"
+    else:
+        (tmp_path / "results.json").mkdir()
+        expected = "is a folder"
+    assert main(["grade", args.pop("path"), *[item for pair in args.items() for item in pair]]) == 2
+    out, err = capsys.readouterr()
+    assert expected in err and err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "results.json").is_file()
+
+
+def test_the_process_exit_code_is_2_for_a_missing_folder(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "nope")],
+                            cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"error: {tmp_path / 'nope'} does not exist" in result.stderr

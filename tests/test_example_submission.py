@@ -1,0 +1,124 @@
+"""The bundled example submission, ``examples/submission/``, graded with the real ``grading.yml``.
+
+As shipped it holds three marked mistakes (``# DEMO MISTAKE (correct: `CODE`): why``, the line
+after the comment being the mistaken one): they must cost exactly their checks, with feedback that
+names the known alternative. With the three lines put right it must score full marks, which proves
+that the grader accepts its layouts: ``nn.Sequential`` residual branches, separate q/k/v
+projections with einsum, an nn.Unfold + nn.Linear patch embedding, SE and CBAM MLPs as 1x1
+convolutions, a hooks-based Grad-CAM and a hooks-based FLOP counter.
+
+Both gradings run at once, each through the command line of the README, on one thread per process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import paths
+
+EXAMPLE = paths.ROOT / "examples" / "submission"
+MARKER = re.compile(r"^(?P<indent>\s*)# DEMO MISTAKE \(correct: `(?P<code>.+)`\):")
+MISTAKEN_FILES = ("gradcam.py", "resnet.py", "vit.py")
+
+EXPECTED_FAILURES = {
+    # resnet.py: the bottleneck's stride on its first 1x1 convolution (ResNet v1).
+    "part1.bottleneck.numerics": "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)",
+    "part1.bottleneck.gradients": "",
+    "part1.bottleneck.attention_placement": "",
+    "part1.resnet.numerics": "",  # resnet50 (post-activation) is built from those blocks
+    # gradcam.py: no ReLU on the weighted sum of the activations.
+    "part2.gradcam.numerics": "no ReLU on the weighted sum (Grad-CAM keeps only positive evidence)",
+    # vit.py: attention scores scaled by 1/sqrt(embed_dim); every module built on attention differs too.
+    "part3.mha.numerics": "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)",
+    "part3.mha.attention_weights": "",
+    "part3.encoder_block.numerics": "",
+    "part3.encoder_block.gradients": "",
+    "part3.vit.numerics": "",
+    "part3.vit.gradients": "",
+}
+"""Check id -> the known alternative its feedback must name ("" where the grader names none)."""
+
+
+def undo_mistakes(source: str) -> tuple[str, int]:
+    """``source`` with the code line after each DEMO MISTAKE comment replaced by the correct code
+    the comment gives (same indentation); returns it and the number of lines replaced."""
+    lines = source.splitlines(keepends=True)
+    fixed = 0
+    for index, line in enumerate(lines):
+        match = MARKER.match(line)
+        if match is None:
+            continue
+        target = index + 1
+        while lines[target].lstrip().startswith("#"):  # the comment may go on over several lines
+            target += 1
+        assert lines[target].strip() != match["code"], f"line {target + 1} already holds the correct code"
+        lines[target] = f"{match['indent']}{match['code']}\n"
+        fixed += 1
+    return "".join(lines), fixed
+
+
+def start_grading(submission: Path, results: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the worker inherits it: no OpenMP spin-waiting
+    return subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results), "--device", "cpu"],
+        cwd=paths.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, dict]:
+    """results.json of the example as shipped ("shipped") and with its mistakes undone ("fixed")."""
+    folder = tmp_path_factory.mktemp("example")
+    fixed = folder / "fixed"
+    shutil.copytree(EXAMPLE, fixed, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in MISTAKEN_FILES:
+        source, count = undo_mistakes((fixed / name).read_text())
+        assert count == 1, f"{name}: expected one DEMO MISTAKE, found {count}"
+        (fixed / name).write_text(source)
+    runs = {label: (start_grading(path, folder / f"{label}.json"), folder / f"{label}.json")
+            for label, path in (("shipped", EXAMPLE), ("fixed", fixed))}
+    results = {}
+    for label, (process, path) in runs.items():
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, f"grading the {label} example failed:\n{output[-3000:]}"
+        results[label] = json.loads(path.read_text())
+    return results
+
+
+def test_the_mistakes_are_marked_once_each_in_three_files():
+    """One DEMO MISTAKE in each of gradcam.py, resnet.py and vit.py, none in the other files."""
+    counts = {path.name: undo_mistakes(path.read_text())[1] for path in sorted(EXAMPLE.glob("*.py"))}
+    assert counts == {name: int(name in MISTAKEN_FILES) for name in counts}
+    assert set(counts) == {"resnet.py", "attention.py", "vit.py", "gradcam.py", "profiler.py"}
+
+
+def test_shipped_example_fails_exactly_the_checks_of_its_three_mistakes(graded):
+    """Every check outside EXPECTED_FAILURES passes; each expected one fails and names its alternative."""
+    tests = {test["name"]: test for test in graded["shipped"]["tests"]}
+    failing = {name for name, test in tests.items() if test["status"] != "passed"}
+    unexpected = sorted(name for name in failing ^ set(EXPECTED_FAILURES) if name in tests)
+    details = "\n\n".join(f"{name} ({tests[name]['status']}):\n{tests[name]['output']}" for name in unexpected)
+    assert failing == set(EXPECTED_FAILURES), details
+    for name, alternative in EXPECTED_FAILURES.items():
+        assert tests[name]["score"] < tests[name]["max_score"]
+        if alternative:
+            assert f"a known alternative: {alternative}" in tests[name]["output"], tests[name]["output"]
+
+
+def test_example_with_the_mistakes_undone_scores_full_marks(graded):
+    """Its other layouts (names, Sequential branches, q/k/v, Unfold, 1x1 convs, hooks) lose nothing."""
+    from autograder.checks import CHECKS
+    from autograder.rubric import load_rubric
+
+    data = graded["fixed"]
+    failing = [f"{test['name']}:\n{test['output']}" for test in data["tests"] if test["status"] != "passed"]
+    assert not failing, "\n\n".join(failing)
+    code_points = load_rubric(paths.ROOT / "grading.yml", CHECKS).code_points
+    assert data["score"] == data["max_score"] == code_points == 60

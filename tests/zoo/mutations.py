@@ -1,0 +1,165 @@
+"""Zoo entries: submissions made from the reference solutions, as data.
+
+A :class:`Mutation` is a realistic student mistake (one snippet of a solution file replaced); a
+:class:`Variant` is a correct implementation written differently (whole definitions swapped in
+from ``variants/``, and/or snippets replaced). :func:`apply` copies ``solutions/*.py`` into a
+folder and makes the change. Every snippet must occur exactly once and every swapped definition
+must exist, so an entry cannot rot silently into grading the unchanged reference.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from autograder import paths
+from autograder.checks import CHECKS
+from autograder.grade import grade
+from autograder.report import CheckResult
+from autograder.rubric import Rubric, load_rubric
+
+EPS = 1e-9
+"""Slack when comparing scores."""
+VARIANTS_DIR = Path(__file__).resolve().parent / "variants"
+"""Files of definitions that correct variants swap into a solution file."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A realistic student mistake: one snippet of a solution file replaced."""
+
+    name: str
+    """Readable test id, e.g. ``basic_no_final_relu``."""
+    file: str
+    """The lab file it changes: ``resnet.py`` or ``attention.py``."""
+    old: str
+    """A snippet that occurs exactly once in ``solutions/<file>``."""
+    new: str
+    """Its replacement."""
+    checks: tuple[str, ...]
+    """Check-id prefixes to grade, e.g. ``("part1.basic_block.",)``."""
+    must_fail: tuple[str, ...]
+    """Check ids or prefixes; at least one of the graded checks they match must lose points."""
+    component: str
+    """Text that the failing checks' feedback must contain, e.g. ``BasicBlock``."""
+    alternative: str = ""
+    """The known alternative the feedback must name (the checks' VARIANTS), if the grader knows it."""
+    gap: str = ""
+    """Why no check catches this mistake yet; the test is then a strict xfail with this reason."""
+
+    def edit(self, source: str) -> str:
+        return replace_once(source, self.old, self.new, self.name)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A correct implementation written differently: it must score full marks on ``checks``."""
+
+    name: str
+    """Readable test id, e.g. ``se_conv1x1``."""
+    file: str
+    """The lab file it changes: ``resnet.py`` or ``attention.py``."""
+    checks: tuple[str, ...]
+    """Check-id prefixes to grade."""
+    definitions: str = ""
+    """A file under ``variants/`` whose top-level classes and functions replace the solution's of
+    the same names (new ones go before the first replaced one); its imports are added."""
+    patches: tuple[tuple[str, str], ...] = ()
+    """(old, new) snippets, each occurring exactly once, applied after ``definitions``."""
+
+    def edit(self, source: str) -> str:
+        if self.definitions:
+            source = replace_definitions(source, (VARIANTS_DIR / self.definitions).read_text(), self.name)
+        for old, new in self.patches:
+            source = replace_once(source, old, new, self.name)
+        return source
+
+
+Entry = Union[Mutation, Variant]
+
+
+def replace_once(source: str, old: str, new: str, entry: str) -> str:
+    """``source`` with the single occurrence of ``old`` replaced by ``new``."""
+    count = source.count(old)
+    assert count == 1, f"{entry}: the snippet occurs {count} times in the solution, expected once:\n{old}"
+    return source.replace(old, new)
+
+
+def _span(node: ast.stmt) -> tuple[int, int]:
+    """0-based [start, end) line range of a definition, decorators included."""
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return start - 1, node.end_lineno
+
+
+def replace_definitions(source: str, definitions: str, entry: str) -> str:
+    """``source`` with each top-level class / function of ``definitions`` swapped in by name."""
+    lines = source.splitlines(keepends=True)
+    new_lines = definitions.splitlines(keepends=True)
+    tree, new_tree = ast.parse(source), ast.parse(definitions)
+    existing = {node.name: _span(node) for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    imports, replaced, added = [], [], []
+    for node in new_tree.body:
+        start, end = _span(node)
+        text = "".join(new_lines[start:end])
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(text)
+        elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            (replaced if node.name in existing else added).append((node.name, text))
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):  # not a docstring
+            raise AssertionError(f"{entry}: variants hold imports, classes and functions only (line {start + 1})")
+    assert replaced, f"{entry}: none of its definitions exists in the solution, so nothing would change"
+    edits = [(existing[name], text) for name, text in replaced]
+    first = min(span[0] for span, _ in edits)
+    edits.append(((first, first), "".join(text + "\n\n" for _, text in added)))
+    last_import = max(_span(node)[1] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    edits.append(((last_import, last_import), "".join(imports)))
+    for (start, end), text in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        lines[start:end] = [text]
+    return "".join(lines)
+
+
+def apply(entry: Entry, dest: Path) -> Path:
+    """Copy ``solutions/*.py`` into ``dest`` and make ``entry``'s change to its file; returns ``dest``."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(paths.SOLUTIONS.glob("*.py")):
+        shutil.copyfile(path, dest / path.name)
+    target = dest / entry.file
+    assert target.is_file(), f"{entry.name}: no solutions/{entry.file}"
+    source = target.read_text()
+    changed = entry.edit(source)
+    assert changed != source, f"{entry.name}: the edit leaves {entry.file} unchanged"
+    compile(changed, str(target), "exec")  # a syntax error is a broken entry, not a student mistake
+    target.write_text(changed)
+    return dest
+
+
+def matches(check_id: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``check_id`` is one of ``patterns`` or starts with one of them."""
+    return any(check_id.startswith(pattern) for pattern in patterns)
+
+
+@functools.lru_cache(maxsize=None)
+def full_rubric() -> Rubric:
+    """The real grading.yml, validated against every registered check."""
+    return load_rubric(paths.ROOT / "grading.yml", CHECKS)
+
+
+def sub_rubric(prefixes: tuple[str, ...]) -> Rubric:
+    """The real rubric's rules for the checks whose ids start with one of ``prefixes``."""
+    full = full_rubric()
+    checks = {check_id: rule for check_id, rule in full.checks.items() if matches(check_id, prefixes)}
+    unused = [prefix for prefix in prefixes if not any(check_id.startswith(prefix) for check_id in checks)]
+    assert not unused, f"no check id starts with {', '.join(unused)}"
+    points = math.fsum(rule.points for rule in checks.values())
+    return Rubric(points, points, checks, {}, full.tolerances, full.forbidden, full.training)
+
+
+def grade_entry(entry: Entry, dest: Path) -> tuple[Rubric, list[CheckResult]]:
+    """Build ``entry``'s submission in ``dest`` and grade it on its checks (CPU)."""
+    rubric = sub_rubric(entry.checks)
+    return rubric, grade(apply(entry, dest), rubric, "cpu")
