@@ -19,6 +19,7 @@ the reference weights.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -112,10 +113,30 @@ def _reshape(ref_tensors: list[torch.Tensor], student: LayerCall) -> Optional[di
     return out
 
 
+ROLES = {"q": "q", "query": "q", "queries": "q", "k": "k", "key": "k", "keys": "k", "v": "v", "value": "v", "values": "v"}
+
+
+def _by_role(group: list[LayerCall]) -> list[LayerCall]:
+    """Three layers named as query, key and value (q_proj, to_k, value, ...) in q, k, v order.
+
+    A fused qkv output splits as [Q | K | V]; a submission may compute k before q. Without
+    recognisable names the execution order stands.
+    """
+    roles = {}
+    for layer in group:
+        words = re.split(r"[^a-z]+|(?<=[a-z])(?=proj)", layer.name.rsplit(".", 1)[-1].lower())
+        found = {ROLES[w] for w in words if w in ROLES}
+        if len(found) == 1:
+            roles[found.pop()] = layer
+    if len(group) == 3 and set(roles) == {"q", "k", "v"}:
+        return [roles["q"], roles["k"], roles["v"]]
+    return group
+
+
 def _split(ref_tensors: list[torch.Tensor], students: list[LayerCall]) -> Optional[tuple[int, dict]]:
     """A fused reference layer against k consecutive student layers of equal shapes."""
     for k in (3, 2, 4):
-        group = students[:k]
+        group = _by_role(students[:k])
         if len(group) < k or any(len(s.params) != len(ref_tensors) for s in group):
             continue
         out = {}
@@ -200,7 +221,11 @@ def _in_order(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCa
 
 
 def _signature(layer: LayerCall) -> tuple:
-    return layer.kind, tuple(shape for _, shape in layer.params)
+    """Layout-free identity of a layer: (leading size, element count) per parameter.
+
+    nn.Linear (o, i) and a 1x1 nn.Conv2d (o, i, 1, 1) share it, as the reshape adapter allows.
+    """
+    return tuple((shape[0] if shape else 1, torch.Size(shape).numel()) for _, shape in layer.params)
 
 
 def _parent(layer: LayerCall) -> str:
@@ -210,7 +235,7 @@ def _parent(layer: LayerCall) -> str:
 def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall], buffers: Callable) -> Optional[dict]:
     """The same layers run in another order (a shortcut computed after the residual branch): pair them up.
 
-    Layers pair by type and exact parameter shapes; each signature must occur as often on both
+    Layers pair by their layout-free signature (``_signature``); each must occur as often on both
     sides, else None. A signature found once on each side pairs directly. Where several student
     layers fit, a reference layer prefers, in turn: the same name; the student module already
     paired with its parent module; a parent module not yet paired with another one (a shortcut's
@@ -252,7 +277,8 @@ def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerC
         pair(i, min((j for j in fits[_signature(ref)] if j not in taken), key=rank))
     out: dict[str, torch.Tensor] = {}
     for ref, j in zip(ref_layers, partner):
-        out.update(_copy([state[_full(ref, n)] for n, _ in ref.params], stu_layers[j]))
+        tensors = [state[_full(ref, n)] for n, _ in ref.params]
+        out.update(_copy(tensors, stu_layers[j]) or _reshape(tensors, stu_layers[j]))
         buffers(ref, stu_layers[j], out)
     return out
 

@@ -82,10 +82,14 @@ def _flat_tensors(value: Any) -> list[torch.Tensor]:
 class Session:
     """Requests for one check, all sharing the check's time budget."""
 
-    def __init__(self, worker: Worker, time_limit: float) -> None:
+    def __init__(self, worker: Worker, time_limit: float, training: Optional[dict] = None) -> None:
         self.worker = worker
         self.deadline = time.monotonic() + time_limit
         self.time_limit = time_limit
+        self.training = dict(training or {})
+        """The rubric's training smoke-test settings (max_steps, min_accuracy, time_limit_s)."""
+        self.built: list[Description] = []
+        """Everything this check built in the worker (for the from-scratch rule)."""
 
     def _send(self, header: dict, tensors: Optional[dict] = None):
         remaining = self.deadline - time.monotonic()
@@ -102,8 +106,18 @@ class Session:
         reply, _ = self._send(header, tensors)
         params = [(n, tuple(s)) for n, s, _ in reply.get("parameters", [])]
         trainable = sum(torch.Size(s).numel() for _, s, g in reply.get("parameters", []) if g)
-        return Description(reply["type"], params, trainable, [(n, tuple(s)) for n, s in reply.get("buffers", [])],
-                           [tuple(m) for m in reply.get("modules", [])], list(reply.get("provided", [])))
+        description = Description(reply["type"], params, trainable, [(n, tuple(s)) for n, s in reply.get("buffers", [])],
+                                  [tuple(m) for m in reply.get("modules", [])], list(reply.get("provided", [])))
+        self.built.append(description)
+        return description
+
+    def train(self, name: str, images: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
+              lr: float, seed: int, time_limit_s: float) -> tuple[list[float], float]:
+        """Train the kept model ``name`` in the worker; returns (loss per step, seconds)."""
+        header = {"op": "train", "model": name, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "time_limit_s": time_limit_s}
+        reply, _ = self._send(header, {"images": images, "labels": labels})
+        return [float(v) for v in reply.get("losses", [])], float(reply.get("seconds", 0.0))
 
     def load(self, name: str, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
         """Load ``state`` into the kept module ``name``; returns its (missing, unexpected) keys."""

@@ -12,6 +12,7 @@ Request ops (registered in ``OPS``):
   gradients of ``sum(output * upstream)`` with respect to the inputs and parameters.
 - ``load``: load a state dict (tensors in the payload) into a handle's module.
 - ``free``: forget a handle.
+- ``train``: train a kept model for a number of steps (the training smoke test).
 
 Values in requests are JSON; these one-key objects stand for other things:
 ``{"$tensor": name}`` a payload tensor; ``{"$handle": id, "attr": "a.b"}`` a kept object or one
@@ -29,6 +30,7 @@ import importlib.abc
 import importlib.util
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -106,12 +108,19 @@ def _attribute(obj: Any, dotted: str | None) -> Any:
     return obj
 
 
+SUBMISSION_CLASS = "submission:"
+"""Spec names starting with this build the submission's class, e.g. ``submission:resnet.BasicBlock``."""
+
+
 def _build_nn(spec: list, state: WorkerState, tensors: dict) -> nn.Module:
     if not (isinstance(spec, list) and 1 <= len(spec) <= 3 and isinstance(spec[0], str)):
         raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
     name, args, kwargs = spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
+    if name.startswith(SUBMISSION_CLASS):  # one of the submission's own classes inside a torch model
+        cls = state.ref(name[len(SUBMISSION_CLASS):])
+        return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
     cls = getattr(nn, name, None) if not name.startswith("_") else None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise RequestError(f"torch.nn has no module {name!r}")
@@ -312,7 +321,36 @@ def _gradients(result, tensors, grad_inputs, model, out) -> dict:
     return {"missing": missing}
 
 
+def op_train(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    """Train a kept model with Adam and cross-entropy on the payload's ``images`` and ``labels``.
+
+    Request: ``model``, ``steps``, ``batch_size``, ``lr``, ``seed``, ``time_limit_s``. Reply: the
+    loss of every step taken (training stops early at the time limit) and the seconds spent.
+    """
+    model = state.handles.get(request.get("model"))
+    if not isinstance(model, nn.Module) or "images" not in tensors or "labels" not in tensors:
+        raise RequestError("train needs a kept model and payload tensors 'images' and 'labels'")
+    images, labels = tensors["images"].to(state.device), tensors["labels"].to(state.device)
+    generator = torch.Generator().manual_seed(int(request.get("seed", 0)))
+    torch.manual_seed(int(request.get("seed", 0)))
+    model.float().train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(request.get("lr", 1e-3)))
+    losses: list[float] = []
+    start = time.monotonic()
+    for _ in range(int(request["steps"])):
+        batch = torch.randint(0, labels.shape[0], (int(request["batch_size"]),), generator=generator).to(state.device)
+        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if time.monotonic() - start > float(request.get("time_limit_s", 60)):
+            break
+    return {"losses": losses, "seconds": time.monotonic() - start}, {}
+
+
 OPS: dict[str, Callable[[WorkerState, dict, dict], tuple[dict, dict]]] = {
+    "train": op_train,
     "build": op_build,
     "call": op_call,
     "load": op_load,
@@ -344,6 +382,7 @@ def serve(state: WorkerState, inbox, outbox) -> None:
         except ProtocolError:
             return
         try:
+            exact_float32()
             handler = OPS.get(request.get("op"))
             if handler is None:
                 raise RequestError(f"unknown op {request.get('op')!r}")
@@ -382,6 +421,15 @@ def _hide_kit() -> None:
     for name in [n for n in sys.modules if n.split(".")[0] in HIDDEN_PACKAGES]:
         del sys.modules[name]
     sys.meta_path.insert(0, _HiddenPackages())
+
+
+def exact_float32() -> None:
+    """No TF32 on CUDA: numerics are compared with the reference's float32 on the CPU.
+
+    Called before every request, so a submission that turns TF32 on affects only its own request.
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def main(argv: list[str]) -> None:

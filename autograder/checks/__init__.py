@@ -1,10 +1,10 @@
 """All checks, by id. Each component module registers its checks on its own Registry."""
 from __future__ import annotations
 
-from autograder.checks import attention, gradcam, profiler, resnet, vit
+from autograder.checks import attention, gradcam, profiler, resnet, training, vit
 from autograder.checks.registry import CheckSpec
 
-COMPONENT_MODULES = (resnet, attention, gradcam, vit, profiler)
+COMPONENT_MODULES = (resnet, attention, gradcam, vit, profiler, training)
 
 CHECKS: dict[str, CheckSpec] = {}
 for _module in COMPONENT_MODULES:

@@ -216,3 +216,55 @@ def test_the_process_exit_code_is_2_for_a_missing_folder(tmp_path):
                             cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"error: {tmp_path / 'nope'} does not exist" in result.stderr
+
+
+FORBIDDEN = ("torch.nn.MultiheadAttention", "timm", "torchvision.models")
+MHA_CHECKS = ("part3.mha.numerics", "part3.mha.permutation")
+
+WRAPPED_MHA = '''
+
+class MultiHeadAttention(nn.Module):
+    """Numerically right, but a wrapper around torch's own attention: not from scratch."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0):
+        super().__init__()
+        self.inner = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, batch_first=True)
+
+    def forward(self, x, return_attention=False):
+        out, weights = self.inner(x, x, x, need_weights=True, average_attn_weights=False)
+        return (out, weights) if return_attention else out
+'''
+
+
+def test_a_wrapped_library_module_costs_the_checks_that_build_it(tmp_path):
+    """nn.MultiheadAttention inside MultiHeadAttention scores 0 with the from-scratch rule, other checks unaffected."""
+    folder = submission(tmp_path / "wrapped", "vit")
+    (folder / "vit.py").write_text((folder / "vit.py").read_text() + WRAPPED_MHA)
+    rules = rubric(*MHA_CHECKS, "part3.patch_embedding.numerics")
+    rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, FORBIDDEN, {})
+    results = grade(folder, rules)
+    assert scores(results) == {**{c: 0.0 for c in MHA_CHECKS}, "part3.patch_embedding.numerics": 2.0}
+    for check_id in MHA_CHECKS:
+        assert "from-scratch" in feedback(results)[check_id]
+        assert "MultiheadAttention from torch.nn.MultiheadAttention" in feedback(results)[check_id]
+
+
+def test_the_from_scratch_rule_comes_from_the_rubric_only(tmp_path):
+    """With nothing forbidden the same wrapper is judged on its behaviour alone (it is permutation-equivariant)."""
+    folder = submission(tmp_path / "wrapped", "vit")
+    (folder / "vit.py").write_text((folder / "vit.py").read_text() + WRAPPED_MHA)
+    results = grade(folder, rubric(*MHA_CHECKS))
+    assert not any("from-scratch" in r.output for r in results)
+    assert scores(results)["part3.mha.permutation"] == 2.0
+
+
+def test_training_smoke_test_fails_blocks_that_cannot_learn(tmp_path):
+    """BasicBlocks that output zeros build and run, but the small CNN cannot reach the accuracy threshold."""
+    folder = submission(tmp_path / "dead", "resnet", resnet=("        out += identity\n        return self.relu(out)",
+                                                             "        return torch.zeros_like(out)"))
+    rules = rubric("part4.training.resnet", timeouts={"part4.training.resnet": 150})
+    rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, (),
+                   {"max_steps": 100, "min_accuracy": 0.8, "time_limit_s": 60})
+    (result,) = grade(folder, rules)
+    assert result.score < result.max_score
+    assert "held-out accuracy" in result.output or "did not fall" in result.output
