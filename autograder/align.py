@@ -39,6 +39,9 @@ class LayerCall:
     """Class name of the module (e.g. ``Conv2d``)."""
     params: tuple[tuple[str, Shape], ...]
     """Its own parameters (not its children's), (local name, shape), in registration order."""
+    source: int = 0
+    """Address of the tensor it consumed; layers fed the same tensor (a block's first conv and
+    its shortcut) share it, which tells apart layers of equal shapes. 0 when unknown."""
 
     def describe(self) -> str:
         shapes = ", ".join(f"{n} {tuple(s)}" for n, s in self.params)
@@ -57,13 +60,14 @@ def reference_calls(model: nn.Module, run: Callable[[], object], skip: tuple[str
     seen: list[LayerCall] = []
     names: set[str] = set(n for n, _ in model.named_modules() if n and _under(n, skip))
 
-    def record(name: str, module: nn.Module, *_):
+    def record(name: str, module: nn.Module, inputs) -> None:
         params = tuple((n, tuple(p.shape)) for n, p in module.named_parameters(recurse=False))
         if params and name not in names:
             names.add(name)
-            seen.append(LayerCall(name, type(module).__name__, params))
+            first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+            seen.append(LayerCall(name, type(module).__name__, params, first.data_ptr() if first is not None else 0))
 
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(n, mod)) for n, m in model.named_modules() if n]
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: record(n, mod, i)) for n, m in model.named_modules() if n]
     try:
         run()
     finally:
@@ -86,7 +90,8 @@ def student_calls(trace: list[dict], skip: tuple[str, ...] = ()) -> list[LayerCa
         if call["params"] and call["name"] not in names and not _under(call["name"], skip):
             names.add(call["name"])
             kind = call["type"].rsplit(".", 1)[-1]
-            seen.append(LayerCall(call["name"], kind, tuple((n, tuple(s)) for n, s in call["params"])))
+            params = tuple((n, tuple(s)) for n, s in call["params"])
+            seen.append(LayerCall(call["name"], kind, params, int(call.get("input_ptr") or 0)))
     return seen
 
 
@@ -237,7 +242,8 @@ def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerC
 
     Layers pair by their layout-free signature (``_signature``); each must occur as often on both
     sides, else None. A signature found once on each side pairs directly. Where several student
-    layers fit, a reference layer prefers, in turn: the same name; the student module already
+    layers fit, a reference layer prefers, in turn: the same name; a layer fed the same tensor as
+    the student layers paired with its own input-sharing peers; the student module already
     paired with its parent module; a parent module not yet paired with another one (a shortcut's
     1x1 conv and a bottleneck's last conv can have equal shapes); the layer right after its
     predecessor's partner (a BatchNorm stays with its convolution); the earliest.
@@ -269,10 +275,14 @@ def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerC
         after = partner[i - 1] + 1 if i > 0 and partner[i - 1] is not None else None
         claimed = {theirs for ours, theirs in parents.items() if ours != _parent(ref)}
 
-        def rank(j: int, ref: LayerCall = ref) -> tuple:
+        # Student layers fed the same tensor as this layer's already paired peers.
+        peers = {stu_layers[partner[k]].source for k, other in enumerate(ref_layers)
+                 if k != i and partner[k] is not None and ref.source and other.source == ref.source}
+
+        def rank(j: int, ref: LayerCall = ref, peers: set = peers) -> tuple:
             student = stu_layers[j]
-            return (student.name != ref.name, _parent(student) != parents.get(_parent(ref)),
-                    _parent(student) in claimed, j != after, j)
+            return (student.name != ref.name, bool(peers) and student.source not in peers,
+                    _parent(student) != parents.get(_parent(ref)), _parent(student) in claimed, j != after, j)
 
         pair(i, min((j for j in fits[_signature(ref)] if j not in taken), key=rank))
     out: dict[str, torch.Tensor] = {}

@@ -228,7 +228,8 @@ def op_free(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
 
 
 class Tracer:
-    """Records, in execution order, every submodule call of a module: name, type, own parameters."""
+    """Records, in execution order, every submodule call of a module: name, type, own parameters,
+    output shape, and the address of its input tensor (layers fed the same tensor share it)."""
 
     def __init__(self, module: nn.Module) -> None:
         self.calls: list[dict] = []
@@ -239,8 +240,10 @@ class Tracer:
     def _record(self, name: str, module: nn.Module, inputs, output) -> None:
         shape = list(output.shape) if isinstance(output, torch.Tensor) else None
         params = [[n, list(p.shape)] for n, p in module.named_parameters(recurse=False)]
+        first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
         self.calls.append({"name": name, "type": type(module).__module__ + "." + type(module).__qualname__,
-                           "params": params, "output_shape": shape})
+                           "params": params, "output_shape": shape,
+                           "input_ptr": first.data_ptr() if first is not None else 0})
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -94,9 +94,16 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
     return passed("maps equal the reference's for class_idx None, an int and a list")
 
 
+def _parameter_gradients(session: Session, model: str) -> list[str]:
+    """Names of the probe CNN's parameters whose ``.grad`` is set in the worker's ``model``."""
+    names = [name for name, _ in probe_model().named_parameters()]
+    return [name for name in names
+            if session.call(handle(model, f"{name}.__getattribute__"), args=["grad"], mode=None).result is not None]
+
+
 @registry.check("part2.gradcam.no_side_effects", "gradcam", "GradCAM", SLIDE + " (use autograd.grad or hooks)")
 def gradcam_side_effects(session: Session, rule) -> Outcome:
-    """Explaining an image leaves the model's weights and mode as they were."""
+    """Explaining an image leaves the model's weights as they were and its parameters' gradients unset."""
     load_probe(session, "cnn2")
     session.build("cam2", ref("gradcam.GradCAM"), handle("cnn2"), handle("cnn2", TARGET_LAYER))
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(13))
@@ -107,4 +114,10 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
     if not close(first[0], second[0], 1e-6, 1e-6):
         return failed("calling GradCAM twice on the same images gave different maps: does it change the model "
                       "(an optimizer step, a mode switch, weights edited in place)?")
-    return passed("calling GradCAM twice gives the same maps: the model is left unchanged")
+    touched = _parameter_gradients(session, "cnn2")
+    if touched:
+        return Outcome(0.5, f"GradCAM left gradients in the model's parameters ({', '.join(touched[:4])}"
+                            f"{', ...' if len(touched) > 4 else ''}); they should stay untouched: take dy_c/dA with "
+                            "torch.autograd.grad(score, activations) or score.backward(inputs=[activations]), "
+                            "not model.zero_grad() and score.backward()")
+    return passed("calling GradCAM twice gives the same maps and leaves the model's weights and gradients untouched")

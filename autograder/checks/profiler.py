@@ -50,7 +50,7 @@ def flops(session: Session, rule) -> Outcome:
         got = session.call(method(profiler_of(session, label), "measure_flops"), args=[list(size)], mode=None).result
         if not isinstance(got, (int, float)) or got != want:
             hint = " (did you count a multiply-add once?)" if isinstance(got, (int, float)) and got * 2 == want else ""
-            problems.append(f"{label} on {size}: expected {want:,} FLOPs, got {got!r}{hint}")
+            problems.append(f"measure_flops({size}) of the {label}: expected {want:,} FLOPs, got {got!r}{hint}")
     if problems:
         return Outcome((2 - len(problems)) / 2, "\n".join(problems))
     return passed("FLOP counts are exact for a CNN and an MLP")
@@ -85,14 +85,14 @@ def latency(session: Session, rule) -> Outcome:
     if not isinstance(got, dict) or set(got) != keys:
         return failed(f"measure_latency should return a dict with keys {sorted(keys)}, got {got!r}"[:300])
     if not all(isinstance(v, (int, float)) and v > 0 for v in got.values()):
-        return failed(f"latencies should be positive numbers, got {got}")
+        return failed(f"measure_latency: latencies should be positive numbers, got {got}")
     if got["median_ms"] > got["p95_ms"] + 1e-9:
-        return failed(f"the median should not exceed the 95th percentile: {got}")
+        return failed(f"measure_latency: the median should not exceed the 95th percentile: {got}")
     after = _own_latency_ms(model, x)
     low, high = min(before + after), max(before + after)
     if not low / 20 <= got["median_ms"] <= high * 20:
         own = f"{low:.3g} ms" if high < 1.5 * low else f"{low:.3g} to {high:.3g} ms"
-        return failed(f"median {got['median_ms']:.4g} ms is far from the grader's own {own} for the same "
+        return failed(f"measure_latency: median {got['median_ms']:.4g} ms is far from the grader's own {own} for the same "
                       "model: are the times in milliseconds, one forward pass each?")
     return passed(f"latency dict is well formed and plausible (median {got['median_ms']:.3g} ms)")
 
@@ -108,9 +108,9 @@ def memory(session: Session, rule) -> Outcome:
     if not isinstance(got, (int, float)) or got <= 0:
         return failed(f"measure_memory should return a positive number of bytes, got {got!r}")
     if got < 2 * weights:
-        return failed(f"{got:,.0f} bytes is less than the weights and their gradients ({2 * weights:,} bytes)")
+        return failed(f"measure_memory: {got:,.0f} bytes is less than the weights and their gradients ({2 * weights:,} bytes)")
     if not want / 4 <= got <= want * 4:
-        return failed(f"{got:,.0f} bytes is far from the reference's {want:,} bytes for one training step "
+        return failed(f"measure_memory: {got:,.0f} bytes is far from the reference's {want:,} bytes for one training step "
                       "(bytes, not MB? activations and gradients included?)")
     return passed(f"peak memory {got:,.0f} bytes is plausible (reference {want:,} bytes)")
 
@@ -145,9 +145,9 @@ def training(session: Session, rule) -> Outcome:
         accuracies = [float(e["accuracy"]) for e in epochs]
         seconds = [float(e["seconds"]) for e in epochs]
     except (KeyError, TypeError, ValueError):
-        return failed(f"each epoch entry needs loss, accuracy and seconds; got {str(epochs[0])[:200]}")
+        return failed(f"benchmark_training: each epoch entry needs loss, accuracy and seconds; got {str(epochs[0])[:200]}")
     if not all(0 <= a <= 1 for a in accuracies) or not all(s > 0 for s in seconds):
-        return failed(f"accuracy should lie in [0, 1] and seconds be positive: {epochs}")
+        return failed(f"benchmark_training: accuracy should lie in [0, 1] and seconds be positive: {epochs}")
     if not losses[-1] < losses[0]:
-        return failed(f"the training loss should fall over 4 epochs on digits; got {losses}")
+        return failed(f"benchmark_training: the training loss should fall over 4 epochs on digits; got {losses}")
     return passed(f"4 epochs reported; loss fell from {losses[0]:.3f} to {losses[-1]:.3f}")
