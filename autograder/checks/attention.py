@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from autograder.checks.common import (
+    all_of,
     Case,
     Factory,
     Outcome,
@@ -61,10 +62,6 @@ CBAM_VARIANTS = {"spatial attention applied before channel attention (CBAM is ch
                      _channel_from_average_only}
 
 
-def _all_of(outcomes: list[Outcome]) -> Outcome:
-    failing = [o.message for o in outcomes if o.fraction < 1]
-    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
-
 
 @registry.check("part2.se.shapes", "attention", "SEModule", SE_SLIDE)
 def se_shapes(session: Session, rule) -> Outcome:
@@ -78,7 +75,7 @@ def se_parameters(session: Session, rule) -> Outcome:
 
 @registry.check("part2.se.numerics", "attention", "SEModule", SE_SLIDE)
 def se_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
+    return all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
 
 
 @registry.check("part2.se.gate", "attention", "SEModule", SE_SLIDE + " (the excitation gate)")
@@ -121,7 +118,7 @@ def cbam_parameters(session: Session, rule) -> Outcome:
 
 @registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE)
 def cbam_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])
+    return all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])
 
 
 def _resnet_with(attention: str) -> Case:

@@ -199,6 +199,12 @@ def generated(strategy: st.SearchStrategy, count: int) -> list:
     return examples
 
 
+def all_of(outcomes: list[Outcome]) -> Outcome:
+    """Several sub-results as one: the mean fraction, and the failing messages (or the first passing one)."""
+    failing = [o.message for o in outcomes if o.fraction < 1]
+    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
+
+
 def first_lines(items: list[str], limit: int = 3) -> str:
     shown = items[:limit]
     more = f"\n... and {len(items) - limit} more" if len(items) > limit else ""

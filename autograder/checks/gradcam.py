@@ -77,7 +77,7 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
         result = session.call(handle("cam"), {"x": x}, args=[{"$tensor": "x"}], kwargs={"class_idx": class_idx},
                               model="cnn", mode="eval")
         got = result.outputs[0] if result.outputs else None
-        label = f"class_idx={class_idx!r}"
+        label = f"GradCAM(model, layer)(x, class_idx={class_idx!r})"
         if got is None or got.shape != want.shape:
             problems.append(f"{label}: expected maps of shape (B, H, W) = {tuple(want.shape)}, "
                             f"got {None if got is None else tuple(got.shape)}")
@@ -90,7 +90,7 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
             if close(got, _variant_cam(model, x, classes, key), 1e-4, 1e-4):
                 problems.append(f"your maps match a known alternative: {text}")
     if problems:
-        return Outcome((3 - sum(1 for p in problems if p.startswith("class_idx"))) / 3, "\n".join(problems))
+        return Outcome((3 - sum(1 for p in problems if p.startswith("GradCAM("))) / 3, "\n".join(problems))
     return passed("maps equal the reference's for class_idx None, an int and a list")
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from autograder.checks.common import (
+    all_of,
     Case,
     Outcome,
     Provided,
@@ -110,11 +111,6 @@ VARIANTS: dict[str, dict[str, Callable]] = {
 }
 
 
-def _all_of(outcomes: list[Outcome]) -> Outcome:
-    score = sum(o.fraction for o in outcomes) / len(outcomes)
-    failing = [o.message for o in outcomes if o.fraction < 1]
-    return Outcome(score, "\n".join(failing) if failing else outcomes[0].message)
-
 
 def check_skip_path(session: Session, kind: BlockKind, rule) -> Outcome:
     """With the residual branch zeroed the block passes the upstream gradient through."""
@@ -174,11 +170,11 @@ def _register_block_checks(key: str, kind: BlockKind) -> None:
 
     @registry.check(f"part1.{key}.numerics", "resnet", component, kind.slide)
     def numerics(session: Session, rule) -> Outcome:
-        return _all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(kind)])
+        return all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(kind)])
 
     @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide)
     def gradients(session: Session, rule) -> Outcome:
-        return _all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
+        return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
 
     @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow")
     def skip_path(session: Session, rule) -> Outcome:
@@ -227,4 +223,4 @@ def resnet_shapes(session: Session, rule) -> Outcome:
 @registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE)
 def resnet_numerics(session: Session, rule) -> Outcome:
     """Whole networks (both stems, post- and pre-activation) equal the reference with its weights."""
-    return _all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])
+    return all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])

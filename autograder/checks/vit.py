@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from autograder.checks.common import (
+    all_of,
     Case,
     Outcome,
     check_gradients,
@@ -33,10 +34,6 @@ MHA_SLIDE = "Part 3, 'Multi-head self-attention'"
 BLOCK_SLIDE = "Part 3, 'Transformer encoder block'"
 VIT_SLIDE = "Part 3, 'Vision Transformer: CLS token, positions, head'"
 
-
-def _all_of(outcomes: list[Outcome]) -> Outcome:
-    failing = [o.message for o in outcomes if o.fraction < 1]
-    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
 
 
 # ---------------------------------------------------------------------------- patch embedding
@@ -64,7 +61,7 @@ def patch_parameters(session: Session, rule) -> Outcome:
 
 @registry.check("part3.patch_embedding.numerics", "vit", "PatchEmbedding", PATCH_SLIDE + " (row-major patch order)")
 def patch_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance) for case in PATCH_NUMERIC])
+    return all_of([check_numerics(session, case, rule.tolerance) for case in PATCH_NUMERIC])
 
 
 # ---------------------------------------------------------------------------- attention
@@ -112,7 +109,7 @@ def mha_parameters(session: Session, rule) -> Outcome:
 
 @registry.check("part3.mha.numerics", "vit", "MultiHeadAttention", MHA_SLIDE)
 def mha_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
+    return all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
 
 
 @registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", MHA_SLIDE + " (return_attention=True)")
@@ -129,13 +126,15 @@ def mha_weights(session: Session, rule) -> Outcome:
                       f"got {len(result.outputs)} tensor(s)")
     out, weights = result.outputs
     if weights.shape != want_weights.shape:
-        return failed(f"attention weights should have shape (B, H, T, T) = {tuple(want_weights.shape)}, got {tuple(weights.shape)}")
+        return failed(f"{case.label()}: attention weights should have shape (B, H, T, T) = {tuple(want_weights.shape)}, "
+                      f"got {tuple(weights.shape)}")
     row_error = float((weights.sum(-1) - 1).abs().max())
     if row_error > 1e-6:
-        return failed(f"each row of the attention weights should sum to 1 (softmax over the keys); off by up to {row_error:.3g}")
+        return failed(f"{case.label()}: each row of the attention weights should sum to 1 (softmax over the keys); "
+                      f"off by up to {row_error:.3g}")
     tol = rule.tolerance["float64"]
     if not close(weights, want_weights, tol.atol, tol.rtol) or not close(out, want_out, tol.atol, tol.rtol):
-        return failed(f"attention weights differ from the reference's with the same weights "
+        return failed(f"{case.label()}: attention weights differ from the reference's with the same weights "
                       f"(max abs error {max_error(weights, want_weights):.3g})")
     return passed("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's")
 
@@ -149,10 +148,10 @@ def mha_permutation(session: Session, rule) -> Outcome:
     plain = session.forward("perm", x, dtype="float64").outputs
     permuted = session.forward("perm", x[:, order], dtype="float64").outputs
     if not plain or not permuted:
-        return failed("MultiHeadAttention returned no tensor")
+        return failed("MultiHeadAttention(16, 4) returned no tensor")
     if close(permuted[0], plain[0][:, order], 1e-9, 1e-7):
         return passed("permuting the input tokens permutes the output the same way")
-    return failed("permuting the input tokens should permute the output the same way "
+    return failed("MultiHeadAttention(16, 4): permuting the input tokens should permute the output the same way "
                   f"(max abs difference {max_error(permuted[0], plain[0][:, order]):.3g}); "
                   "does something mix tokens by position (a mask, a position term, a wrong reshape)?")
 
@@ -195,7 +194,7 @@ def block_parameters(session: Session, rule) -> Outcome:
 
 @registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", BLOCK_SLIDE + " (pre-norm, LayerNorm eps 1e-6)")
 def block_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance, BLOCK_VARIANTS) for case in BLOCK_NUMERIC])
+    return all_of([check_numerics(session, case, rule.tolerance, BLOCK_VARIANTS) for case in BLOCK_NUMERIC])
 
 
 @registry.check("part3.encoder_block.gradients", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
@@ -258,7 +257,7 @@ def vit_shapes(session: Session, rule) -> Outcome:
 
 @registry.check("part3.vit.numerics", "vit", "VisionTransformer", VIT_SLIDE)
 def vit_numerics(session: Session, rule) -> Outcome:
-    return _all_of([check_numerics(session, case, rule.tolerance) for case in VIT_NUMERIC])
+    return all_of([check_numerics(session, case, rule.tolerance) for case in VIT_NUMERIC])
 
 
 @registry.check("part3.vit.gradients", "vit", "VisionTransformer", VIT_SLIDE)

@@ -1,6 +1,6 @@
 """Zoo entries: submissions made from the reference solutions, as data.
 
-A :class:`Mutation` is a realistic student mistake (one snippet of a solution file replaced); a
+A :class:`Mutation` is a realistic student mistake (a snippet of a solution file replaced); a
 :class:`Variant` is a correct implementation written differently (whole definitions swapped in
 from ``variants/``, and/or snippets replaced). :func:`apply` copies ``solutions/*.py`` into a
 folder and makes the change. Every snippet must occur exactly once and every swapped definition
@@ -30,12 +30,12 @@ VARIANTS_DIR = Path(__file__).resolve().parent / "variants"
 
 @dataclass(frozen=True)
 class Mutation:
-    """A realistic student mistake: one snippet of a solution file replaced."""
+    """A realistic student mistake: one snippet of a solution file replaced (or a few, see ``more``)."""
 
     name: str
     """Readable test id, e.g. ``basic_no_final_relu``."""
     file: str
-    """The lab file it changes: ``resnet.py`` or ``attention.py``."""
+    """The lab file it changes, e.g. ``resnet.py``."""
     old: str
     """A snippet that occurs exactly once in ``solutions/<file>``."""
     new: str
@@ -50,9 +50,13 @@ class Mutation:
     """The known alternative the feedback must name (the checks' VARIANTS), if the grader knows it."""
     gap: str = ""
     """Why no check catches this mistake yet; the test is then a strict xfail with this reason."""
+    more: tuple[tuple[str, str], ...] = ()
+    """Further (old, new) snippets of the same file, each occurring once, for a mistake made in two places."""
 
     def edit(self, source: str) -> str:
-        return replace_once(source, self.old, self.new, self.name)
+        for old, new in ((self.old, self.new),) + self.more:
+            source = replace_once(source, old, new, self.name)
+        return source
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Variant:
     name: str
     """Readable test id, e.g. ``se_conv1x1``."""
     file: str
-    """The lab file it changes: ``resnet.py`` or ``attention.py``."""
+    """The lab file it changes, e.g. ``resnet.py``."""
     checks: tuple[str, ...]
     """Check-id prefixes to grade."""
     definitions: str = ""
