@@ -71,6 +71,39 @@ def run_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_batch(args: argparse.Namespace) -> int:
+    """Grade every submission folder of DIR into OUT (resumable), then write OUT/gradebook.csv."""
+    from autograder.batch import Shard, run_batch as grade_class, write_gradebook
+    from autograder.checks import CHECKS
+    from autograder.grade import resolve_device
+    from autograder.rubric import RubricError, load_rubric
+
+    folder, out = Path(args.dir), Path(args.out)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder of submissions", file=sys.stderr)
+        return 2
+    try:
+        rubric = load_rubric(args.rubric, CHECKS)
+        device = resolve_device(args.device)
+        shard = Shard.parse(args.shard) if args.shard else None
+    except (RubricError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    grade_class(folder, out, rubric, device, args.jobs, shard, log=lambda line: print(line, flush=True))
+    print(f"gradebook: {write_gradebook(out, rubric)}")
+    return 0
+
+
+def _batch_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="folder holding one folder per submission")
+    parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    parser.add_argument("--shard", help="grade only the K-th of N slices of the class, e.g. 2/4")
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
 def _grade_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="submission folder, laid out like skeletons/")
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
@@ -89,6 +122,7 @@ def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
 # name -> (handler, argument setup, help)
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
     "grade": (run_grade, _grade_parser, "grade one submission folder against the reference solutions"),
+    "batch": (run_batch, _batch_parser, "grade a folder of submission folders into a gradebook (resumable)"),
     "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
     "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
 }
