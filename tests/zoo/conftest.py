@@ -12,6 +12,7 @@ import torch
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+pytest.register_assert_rewrite("mutations")  # its shared assertions report like the tests' own
 
 
 @pytest.fixture(scope="package", autouse=True)

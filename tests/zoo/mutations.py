@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+import pytest
+
 from autograder import paths
 from autograder.checks import CHECKS
 from autograder.grade import grade
@@ -167,3 +169,38 @@ def grade_entry(entry: Entry, dest: Path) -> tuple[Rubric, list[CheckResult]]:
     """Build ``entry``'s submission in ``dest`` and grade it on its checks (CPU)."""
     rubric = sub_rubric(entry.checks)
     return rubric, grade(apply(entry, dest), rubric, "cpu")
+
+
+def show(results) -> str:
+    """Results as readable lines for an assertion message."""
+    return "\n".join(f"{r.id}: {r.score:g}/{r.max_score:g}\n    " + r.output.replace("\n", "\n    ") for r in results)
+
+
+def expected_outcome(mutation: Mutation):
+    """A pytest param for ``mutation``, a strict xfail when it is a known grader gap."""
+    marks = [pytest.mark.xfail(strict=True, reason=mutation.gap)] if mutation.gap else []
+    return pytest.param(mutation, id=mutation.name, marks=marks)
+
+
+def assert_mutation_caught(mutation: Mutation, dest: Path) -> None:
+    """The mutation loses points on a ``must_fail`` check whose feedback names the component
+    (and the known alternative, when the entry names one)."""
+    rubric, results = grade_entry(mutation, dest)
+    targeted = [r for r in results if matches(r.id, mutation.must_fail)]
+    assert targeted, f"must_fail {mutation.must_fail} matches none of the graded checks {mutation.checks}"
+    failing = [r for r in targeted if not r.passed]
+    assert failing, f"{mutation.name} keeps full marks on {', '.join(r.id for r in targeted)}:\n{show(results)}"
+    assert sum(r.score for r in results) < rubric.total - EPS
+    for result in failing:
+        assert mutation.component in result.output, f"{result.id} does not name {mutation.component!r}:\n{show([result])}"
+    if mutation.alternative:
+        assert any(mutation.alternative in r.output for r in failing), \
+            f"no failing check names the known alternative {mutation.alternative!r}:\n{show(failing)}"
+
+
+def assert_full_marks(variant: Variant, dest: Path) -> None:
+    """The correct variant scores full marks on every check it is graded on."""
+    rubric, results = grade_entry(variant, dest)
+    lost = [r for r in results if not r.passed]
+    assert not lost, f"{variant.name} lost points:\n{show(lost)}"
+    assert sum(r.score for r in results) == pytest.approx(rubric.total)
