@@ -86,6 +86,11 @@ class Provided:
             tensors[f"{label}.{name}"] = tensor
         return {"$nn": self.spec, "weights": label}
 
+    def install(self, session: Session, name: str) -> None:
+        """Build the module in the worker as the handle ``name``, with the weights of ``build()``."""
+        session.build(name, {"$nn_factory": self.spec}, 0)
+        session.load(name, self.build().state_dict())
+
     def __repr__(self) -> str:
         return _spec_repr(self.spec)
 

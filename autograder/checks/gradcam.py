@@ -32,12 +32,6 @@ def probe_model() -> nn.Module:
     return PROBE_CNN.build().eval()
 
 
-def load_probe(session: Session, name: str = "cnn") -> None:
-    """Build the probe CNN in the worker with the same weights as ``probe_model()``."""
-    session.build(name, {"$nn_factory": PROBE_CNN.spec}, 0)
-    session.load(name, probe_model().state_dict())
-
-
 def _variant_cam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, weighting: str) -> torch.Tensor:
     """Grad-CAM computed here with another channel weighting or without the ReLU."""
     kept = []
@@ -66,7 +60,7 @@ VARIANTS = {
 def gradcam_numerics(session: Session, rule) -> Outcome:
     """Maps equal the reference's for class_idx None, an int and one class per image."""
     model = probe_model()
-    load_probe(session)
+    PROBE_CNN.install(session, "cnn")
     session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
     x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(12))
     GradCAM = reference_attr("gradcam.GradCAM")
@@ -104,7 +98,7 @@ def _parameter_gradients(session: Session, model: str) -> list[str]:
 @registry.check("part2.gradcam.no_side_effects", "gradcam", "GradCAM", SLIDE + " (use autograd.grad or hooks)")
 def gradcam_side_effects(session: Session, rule) -> Outcome:
     """Explaining an image leaves the model's weights as they were and its parameters' gradients unset."""
-    load_probe(session, "cnn2")
+    PROBE_CNN.install(session, "cnn2")
     session.build("cam2", ref("gradcam.GradCAM"), handle("cnn2"), handle("cnn2", TARGET_LAYER))
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(13))
     first = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode="eval").outputs
