@@ -38,6 +38,15 @@ def run_skeletons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rubric_and_device(args: argparse.Namespace):
+    """The rubric and the device named by ``--rubric`` and ``--device``; RubricError or ValueError if unusable."""
+    from autograder.checks import CHECKS
+    from autograder.grade import resolve_device
+    from autograder.rubric import load_rubric
+
+    return load_rubric(args.rubric, CHECKS), resolve_device(args.device)
+
+
 def run_grade(args: argparse.Namespace) -> int:
     """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
     submission = Path(args.path)
@@ -51,14 +60,12 @@ def run_grade(args: argparse.Namespace) -> int:
         print(f"error: --results {args.results} is a folder; give the path of the JSON file to write", file=sys.stderr)
         return 2
     # Imported only now: the checks import torch, and a mistyped path should not wait for it.
-    from autograder.checks import CHECKS
-    from autograder.grade import grade, resolve_device
+    from autograder.grade import grade
     from autograder.report import format_report, results_json, write_results
-    from autograder.rubric import RubricError, load_rubric
+    from autograder.rubric import RubricError
 
     try:
-        rubric = load_rubric(args.rubric, CHECKS)
-        device = resolve_device(args.device)
+        rubric, device = _rubric_and_device(args)
     except (RubricError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -74,17 +81,14 @@ def run_grade(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     """Grade every submission folder of DIR into OUT (resumable), then write OUT/gradebook.csv."""
     from autograder.batch import Shard, run_batch as grade_class, write_gradebook
-    from autograder.checks import CHECKS
-    from autograder.grade import resolve_device
-    from autograder.rubric import RubricError, load_rubric
+    from autograder.rubric import RubricError
 
     folder, out = Path(args.dir), Path(args.out)
     if not folder.is_dir():
         print(f"error: {folder} is not a folder of submissions", file=sys.stderr)
         return 2
     try:
-        rubric = load_rubric(args.rubric, CHECKS)
-        device = resolve_device(args.device)
+        rubric, device = _rubric_and_device(args)
         shard = Shard.parse(args.shard) if args.shard else None
     except (RubricError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -100,15 +104,18 @@ def _batch_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     parser.add_argument("--shard", help="grade only the K-th of N slices of the class, e.g. 2/4")
+    _rubric_and_device_options(parser)
+
+
+def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
 def _grade_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="submission folder, laid out like skeletons/")
-    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--results", default="results.json", help="Gradescope results file to write")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _rubric_and_device_options(parser)
 
 
 def _models_parser(parser: argparse.ArgumentParser) -> None:
