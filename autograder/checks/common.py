@@ -210,6 +210,18 @@ def all_of(outcomes: list[Outcome]) -> Outcome:
     return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
 
 
+@functools.lru_cache(maxsize=1)
+def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits (shipped with the package, so offline) in a fixed shuffled order:
+    (images (N, 1, 8, 8) in [0, 1], labels (N,), the order: a permutation of range(N))."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
+    labels = torch.tensor(data.target, dtype=torch.long)
+    return images, labels, torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+
+
 def first_lines(items: list[str], limit: int = 3) -> str:
     shown = items[:limit]
     more = f"\n... and {len(items) - limit} more" if len(items) > limit else ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.checks.common import Outcome, Provided, failed, passed, reference_attr
+from autograder.checks.common import Outcome, Provided, digits, failed, passed, reference_attr
 from autograder.checks.registry import Registry
 from autograder.remote import Session, handle, ref
 
@@ -112,12 +112,8 @@ def memory(session: Session, rule) -> Outcome:
 
 def digits_batches(count: int, batch: int = 64):
     """Batches of scikit-learn's digits (8x8 grey images, 10 classes), scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
-    labels = torch.tensor(data.target, dtype=torch.long)
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[: count * batch]
+    images, labels, order = digits()
+    order = order[: count * batch]
     return [(images[order[i:i + batch]], labels[order[i:i + batch]]) for i in range(0, count * batch, batch)]
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.common import Outcome, failed, passed
+from autograder.checks.common import Outcome, digits, failed, passed
 from autograder.checks.registry import Registry
 from autograder.remote import Session, ref
 
@@ -23,15 +23,10 @@ LEARNING_RATE = 2e-3
 
 
 @lru_cache(maxsize=1)
-def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def digits_16() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(train images, train labels, test images, test labels); images (N, 1, 16, 16) in [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
-    images = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)
-    labels = torch.tensor(data.target, dtype=torch.long)
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    images, labels, order = digits()
+    images = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)  # (N, 1, 8, 8) -> 16x16
     test, train = order[:360], order[360:]
     return images[train], labels[train], images[test], labels[test]
 
@@ -58,7 +53,7 @@ def train_and_score(session: Session, name: str, label: str) -> Outcome:
     settings = session.training
     steps = int(settings.get("max_steps", 300))
     threshold = float(settings.get("min_accuracy", 0.8))
-    train_x, train_y, test_x, test_y = digits()
+    train_x, train_y, test_x, test_y = digits_16()
     losses, seconds = session.train(name, train_x, train_y, steps, BATCH_SIZE, LEARNING_RATE, seed=0,
                                     time_limit_s=float(settings.get("time_limit_s", 120)))
     if not losses or any(loss != loss for loss in losses):
