@@ -53,8 +53,9 @@ def run_grade(args: argparse.Namespace) -> int:
     if not submission.exists():
         print(f"error: {submission} does not exist (expected a folder laid out like skeletons/)", file=sys.stderr)
         return 2
-    if not submission.is_dir():
-        print(f"error: {submission} is a file, not a folder (expected one laid out like skeletons/)", file=sys.stderr)
+    if not submission.is_dir() and submission.suffix != ".ipynb":
+        print(f"error: {submission} is a file, not a folder laid out like skeletons/ or a .ipynb notebook",
+              file=sys.stderr)
         return 2
     if Path(args.results).is_dir():
         print(f"error: --results {args.results} is a folder; give the path of the JSON file to write", file=sys.stderr)
@@ -63,6 +64,7 @@ def run_grade(args: argparse.Namespace) -> int:
     from autograder.grade import grade
     from autograder.report import format_report, results_json, write_results
     from autograder.rubric import RubricError
+    from autograder.sandbox import SandboxUnavailable
 
     try:
         rubric, device = _rubric_and_device(args)
@@ -70,18 +72,23 @@ def run_grade(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    results = grade(submission, rubric, device)
+    try:
+        graded = grade(submission, rubric, device, args.sandbox)
+    except SandboxUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
-    print(format_report(results, f"Lab 3 autograder: {submission} ({device})"))
-    write_results(args.results, results_json(results, elapsed))
+    print(format_report(graded.results, f"Lab 3 autograder: {submission} ({device})", graded.notes))
+    write_results(args.results, results_json(graded.results, elapsed, "\n".join(graded.notes)))
     print(f"results written to {args.results} in {elapsed:.1f} s")
     return 0
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    """Grade every submission folder of DIR into OUT (resumable), then write OUT/gradebook.csv."""
+    """Grade every submission (folder or notebook) of DIR into OUT (resumable), then write OUT/gradebook.csv."""
     from autograder.batch import Shard, run_batch as grade_class, write_gradebook
     from autograder.rubric import RubricError
+    from autograder.sandbox import Limits, Sandbox, SandboxUnavailable
 
     folder, out = Path(args.dir), Path(args.out)
     if not folder.is_dir():
@@ -90,17 +97,19 @@ def run_batch(args: argparse.Namespace) -> int:
     try:
         rubric, device = _rubric_and_device(args)
         shard = Shard.parse(args.shard) if args.shard else None
-    except (RubricError, ValueError) as error:
+        note = Sandbox(args.sandbox, Limits(**rubric.sandbox)).note(device)
+    except (RubricError, ValueError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    grade_class(folder, out, rubric, device, args.jobs, shard, log=lambda line: print(line, flush=True))
+    print(note, flush=True)
+    grade_class(folder, out, rubric, device, args.jobs, shard, args.sandbox, log=lambda line: print(line, flush=True))
     print(f"gradebook: {write_gradebook(out, rubric)}")
     return 0
 
 
 def _batch_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", help="folder holding one folder per submission")
+    parser.add_argument("dir", help="folder holding the submissions: folders laid out like skeletons/, .ipynb notebooks")
     parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     parser.add_argument("--shard", help="grade only the K-th of N slices of the class, e.g. 2/4")
@@ -110,10 +119,13 @@ def _batch_parser(parser: argparse.ArgumentParser) -> None:
 def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--sandbox", default="auto", choices=["auto", "namespaces", "limits", "off"],
+                        help="how workers are confined (default auto: Linux namespaces where available, "
+                             "else resource limits only)")
 
 
 def _grade_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="submission folder, laid out like skeletons/")
+    parser.add_argument("path", help="submission: a folder laid out like skeletons/, or a .ipynb notebook")
     parser.add_argument("--results", default="results.json", help="Gradescope results file to write")
     _rubric_and_device_options(parser)
 

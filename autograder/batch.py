@@ -1,8 +1,10 @@
-"""Grade a class: every submission folder of a directory, resumable, sharded, into one gradebook.
+"""Grade a class: every submission of a directory, resumable, sharded, into one gradebook.
 
-Each submission's results go to ``OUT/<name>/results.json`` (written atomically, so a file that
+A submission is a folder laid out like skeletons/ (its id: the folder's name) or a notebook
+(``NAME.ipynb``; its id: NAME, or the whole file name when a folder already has that name).
+Each submission's results go to ``OUT/<id>/results.json`` (written atomically, so a file that
 exists is a finished grade); a rerun grades only what is missing. ``--shard K/N`` takes every
-N-th submission in name order starting at the K-th, so N machines split a class with no overlap
+N-th submission in id order starting at the K-th, so N machines split a class with no overlap
 and their gradebooks merge by concatenation.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import io
 import json
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -43,9 +46,20 @@ class Shard:
         return [name for position, name in enumerate(sorted(names)) if position % self.count == self.index - 1]
 
 
-def submissions(folder: Path) -> list[str]:
-    """Names of the submission folders in ``folder``, sorted (hidden entries skipped)."""
-    return sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+def submissions(folder: Path) -> dict[str, Path]:
+    """Id -> path of every submission in ``folder`` (folders and .ipynb files; hidden entries skipped), by id."""
+    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    found = {e.name: e for e in entries if e.is_dir()}
+    for entry in entries:
+        if entry.is_file() and entry.suffix == ".ipynb":
+            found[entry.stem if entry.stem not in found else entry.name] = entry
+    return dict(sorted(found.items()))
+
+
+def others(folder: Path) -> list[str]:
+    """Names of the entries of ``folder`` that are not submissions (listed, then skipped)."""
+    taken = set(submissions(folder).values())
+    return sorted(e.name for e in folder.iterdir() if not e.name.startswith(".") and e not in taken)
 
 
 def finished(out: Path, name: str) -> bool:
@@ -57,42 +71,76 @@ def finished(out: Path, name: str) -> bool:
     return isinstance(data, dict) and isinstance(data.get("tests"), list)
 
 
-def grade_one(submission: str, results_path: str, rubric: Rubric, device: str) -> tuple[str, float, float, float]:
-    """Grade one folder in this process and write its results; (name, score, max, seconds)."""
+def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
+              sandbox: str) -> tuple[float, float, float]:
+    """Grade one submission in this process and write its results; (score, max, seconds)."""
     from autograder.grade import grade
 
     start = time.perf_counter()
-    results = grade(Path(submission), rubric, device)
+    graded = grade(Path(submission), rubric, device, sandbox)
     elapsed = time.perf_counter() - start
-    data = results_json(results, elapsed)
+    data = results_json(graded.results, elapsed, "\n".join(graded.notes))
     write_results(results_path, data)
-    return Path(submission).name, data["score"], data["max_score"], elapsed
+    return data["score"], data["max_score"], elapsed
+
+
+class Progress:
+    """Shows how far a batch is: a bar redrawn in place on a terminal, else a line per submission."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.monotonic()
+
+    def update(self, line: str, failed: bool = False) -> None:
+        """One more submission is finished; ``line`` says how it went."""
+        self.done += 1
+        self.failed += failed
+        counter = f"[{self.done}/{self.total}]"
+        if not self.live:
+            print(f"{counter} {line}", file=self.stream, flush=True)
+            return
+        filled = self.WIDTH * self.done // max(1, self.total)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        bar = f"|{'#' * filled}{'.' * (self.WIDTH - filled)}| {counter} {elapsed:.0f} s, about {eta:.0f} s left"
+        if self.failed:
+            bar += f", {self.failed} not graded"
+        print(f"\r\033[K{counter} {line}\n{bar}", end="", file=self.stream, flush=True)
+        if self.done == self.total:
+            print(file=self.stream, flush=True)
 
 
 def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 1,
-              shard: Optional[Shard] = None, log=print) -> list[str]:
-    """Grade every missing submission of ``folder`` (of this shard); returns the names graded now."""
-    names = submissions(folder)
-    others = sorted(e.name for e in folder.iterdir() if not e.is_dir() and not e.name.startswith("."))
-    if others:
-        log(f"skipped {len(others)} entr{'y' if len(others) == 1 else 'ies'} that are not submission folders: "
-            f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}")
-    if shard is not None:
-        names = shard.select(names)
+              shard: Optional[Shard] = None, sandbox: str = "auto", log=print, progress_stream=None) -> list[str]:
+    """Grade every missing submission of ``folder`` (of this shard); returns the ids graded now.
+
+    ``log`` gets the summary lines; the progress (``Progress``) goes to ``progress_stream`` (stderr).
+    """
+    found = submissions(folder)
+    skipped = others(folder)
+    if skipped:
+        log(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that are neither submission folders "
+            f"nor .ipynb notebooks: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+    names = shard.select(list(found)) if shard is not None else list(found)
     todo = [name for name in names if not finished(out, name)]
     log(f"{len(names)} submission(s) in this shard, {len(names) - len(todo)} already graded, {len(todo)} to grade")
+    progress = Progress(len(todo), progress_stream)
     done: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, str(folder / name), str(out / name / "results.json"), rubric, device): name
-                   for name in todo}
-        for count, future in enumerate(as_completed(futures), start=1):
+        futures = {pool.submit(grade_one, str(found[name]), str(out / name / "results.json"), rubric, device,
+                               sandbox): name for name in todo}
+        for future in as_completed(futures):
             name = futures[future]
             try:
-                _, score, max_score, seconds = future.result()
-                log(f"[{count}/{len(todo)}] {name}: {score:g} / {max_score:g} in {seconds:.1f} s")
+                score, max_score, seconds = future.result()
+                progress.update(f"{name}: {score:g} / {max_score:g} in {seconds:.1f} s")
                 done.append(name)
             except Exception as error:  # noqa: BLE001 - one grader failure must not stop the class
-                log(f"[{count}/{len(todo)}] {name}: not graded ({type(error).__name__}: {error}); rerun to retry")
+                progress.update(f"{name}: not graded ({type(error).__name__}: {error}); rerun to retry", failed=True)
     return done
 
 
@@ -101,7 +149,7 @@ def gradebook_rows(out: Path, rubric: Rubric) -> Iterator[list[str]]:
     parts = list(dict.fromkeys(check_id.split(".", 1)[0] for check_id in rubric.checks))
     manual = list(rubric.manual)
     yield ["id", "total", "max"] + [PART_TITLES.get(p, p) for p in parts] + manual
-    for name in submissions(out):
+    for name in sorted(entry.name for entry in out.iterdir() if entry.is_dir()):
         if not finished(out, name):
             continue
         data = json.loads((out / name / "results.json").read_text(encoding="utf-8"))

@@ -12,10 +12,13 @@ from typing import Any
 
 import torch
 
-from autograder import paths
 from autograder.protocol import ProtocolError, read_message, write_message
+from autograder.sandbox import Sandbox
 
 STDERR_TAIL_BYTES = 2000
+"""Bytes of the worker's last output quoted in feedback."""
+OUTPUT_KEPT_BYTES = 64 * 1024
+"""Bytes of the worker's output kept in memory; the rest is counted and dropped."""
 EXIT_GRACE_S = 2.0
 """How long a worker whose pipe closed may take to finish exiting, so that its own exit code is seen."""
 
@@ -41,16 +44,59 @@ class SubmissionError(Exception):
         return f"{self.message} (at {self.where})" if self.where else self.message
 
 
-class Worker:
-    """A worker subprocess for one submission; restarted on demand after a failure."""
+class OutputTail:
+    """Drains a worker's output pipe in a thread, keeping only its last ``OUTPUT_KEPT_BYTES``.
 
-    def __init__(self, submission: Path, device: str = "cpu") -> None:
+    Megabytes of prints neither fill the grader's memory or disk nor block the worker.
+    """
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self.total = 0
+        """Bytes read so far."""
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._stream.fileno(), 65536)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self.total += len(chunk)
+                self._kept += chunk
+                del self._kept[:-OUTPUT_KEPT_BYTES]
+
+    def tail(self, size: int, wait_s: float = 0.0) -> str:
+        """The last ``size`` bytes as text; first waits up to ``wait_s`` for the pipe to close."""
+        self._thread.join(wait_s)
+        with self._lock:
+            return bytes(self._kept[-size:]).decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        self._thread.join(1.0)
+        try:
+            self._stream.close()
+        except OSError:
+            pass
+
+
+class Worker:
+    """A worker subprocess for one submission, confined by ``sandbox``; restarted on demand after a failure."""
+
+    def __init__(self, submission: Path, device: str = "cpu", sandbox: Sandbox | None = None) -> None:
         self.submission = Path(submission).resolve()
         self.device = device
+        self.sandbox = sandbox if sandbox is not None else Sandbox()
         self.process: subprocess.Popen | None = None
         self.restarts = 0
         self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
-        self._stderr = None
+        self._output: OutputTail | None = None
 
     def __enter__(self) -> "Worker":
         return self
@@ -63,28 +109,24 @@ class Worker:
             self.restarts += 1
             self.kill()
             self._release()
-        self._stderr = open(Path(self._folder.name) / "stderr.log", "w+b")
-        # Unbuffered: the submission's last prints reach the log even when it then crashes or exits.
-        env = {**os.environ, "PYTHONPATH": str(paths.ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        folder = Path(self._folder.name)
+        # Unbuffered (the sandbox's environment): the submission's last prints arrive even when it then crashes.
+        command, env = self.sandbox.command([sys.executable, "-m", "autograder.worker", str(self.submission), self.device],
+                                            folder, self.submission, self.device)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(self.submission), self.device],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=self._folder.name,
+            stderr=subprocess.PIPE,
+            cwd=folder / "work",
             env=env,
             start_new_session=True,  # its own process group: kill() also ends processes it forked
         )
+        self._output = OutputTail(self.process.stderr)
 
-    def stderr_tail(self) -> str:
+    def stderr_tail(self, wait_s: float = 0.0) -> str:
         """The last bytes the worker (and the submission's prints) wrote to stderr."""
-        if self._stderr is None:
-            return ""
-        self._stderr.flush()
-        self._stderr.seek(0, os.SEEK_END)
-        size = self._stderr.tell()
-        self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))
-        return self._stderr.read().decode("utf-8", "replace").strip()
+        return self._output.tail(STDERR_TAIL_BYTES, wait_s) if self._output is not None else ""
 
     def kill(self) -> None:
         """End the worker and every process it started (they share its process group)."""
@@ -99,15 +141,15 @@ class Worker:
         self.process.wait()
 
     def _release(self) -> None:
-        """Close the pipes and the stderr log of the last worker (after kill)."""
+        """Close the pipes of the last worker (after kill)."""
         for stream in (self.process.stdin, self.process.stdout):
             try:
                 stream.close()
             except (OSError, ValueError):
                 pass
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def close(self) -> None:
         self.kill()
@@ -134,9 +176,11 @@ class Worker:
             how = f"the worker running your code was killed by {name} (exit code {code})"
             if -code == signal.SIGKILL:
                 how += "; out of memory?"
+            elif -code == signal.SIGXCPU:
+                how += "; it used up the sandbox's CPU time limit"
         else:
             how = f"the worker running your code stopped (exit code {code}); does it call exit() or os._exit()?"
-        tail = [line[:200] for line in self.stderr_tail().splitlines()[-3:]]
+        tail = [line[:200] for line in self.stderr_tail(wait_s=1.0).splitlines()[-3:]]
         return how + (f"; last output: {' | '.join(tail)}" if tail else "")
 
     def request(self, header: dict, tensors: dict[str, torch.Tensor] | None = None, timeout: float = 60.0):

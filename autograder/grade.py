@@ -1,7 +1,9 @@
-"""Grade one submission: run every check of the rubric against it in a worker."""
+"""Grade one submission (a folder laid out like skeletons/, or a notebook): every rubric check, in a worker."""
 from __future__ import annotations
 
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -13,9 +15,23 @@ from autograder.checks.common import Outcome
 from autograder.checks.registry import CheckSpec
 from autograder.client import SubmissionError, Worker, WorkerFailure
 from autograder.forbidden import ForbiddenRule, resolve, violations
-from autograder.remote import Session
+from autograder.notebook import NotebookError, extract
+from autograder.remote import Session, ref
 from autograder.report import CheckResult
 from autograder.rubric import CheckRule, Rubric
+from autograder.sandbox import Limits, Sandbox
+
+NOTEBOOK_LOAD_TIMEOUT_S = 120.0
+"""Seconds a worker may take to load a notebook's definitions before the checks start."""
+
+
+@dataclass
+class Graded:
+    """One submission's grade: a result per rubric check, and notes for the whole report."""
+
+    results: list[CheckResult]
+    notes: list[str] = field(default_factory=list)
+    """Lines shown above the checks: how the worker was confined, what was made of a notebook."""
 
 
 def resolve_device(device: str) -> str:
@@ -66,19 +82,53 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Path
     return Outcome(fraction if fraction == fraction else 0.0, outcome.message)
 
 
-def grade(submission: Path, rubric: Rubric, device: str = "cpu") -> list[CheckResult]:
-    """Every rubric check, in rubric order, against ``submission`` (a folder like skeletons/)."""
+def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto") -> Graded:
+    """Every rubric check, in rubric order, against ``submission``: a folder laid out like
+    skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
+
+    ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits.
+    """
     submission = Path(submission).resolve()
+    device = resolve_device(device)
+    confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
+    notes = [confinement.note(device)]
+    if not (submission.is_file() and submission.suffix == ".ipynb"):
+        return _grade_folder(submission, rubric, device, confinement, notes, notebook=False)
+    with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
+        try:
+            notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
+        except NotebookError as error:
+            message = f"the notebook cannot be graded: {error}"
+            return Graded([CheckResult(check_id, 0.0, rule.points, message, rule.visibility)
+                           for check_id, rule in rubric.checks.items()], notes + [f"Notebook: {error}"])
+        return _grade_folder(Path(folder), rubric, device, confinement, notes, notebook=True)
+
+
+def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
+                  notebook: bool) -> Graded:
     results = []
     forbidden = resolve(rubric.forbidden)
-    with Worker(submission, resolve_device(device)) as worker:
+    with Worker(folder, device, sandbox) as worker:
+        if notebook:
+            notes += _notebook_errors(worker)
         for check_id, rule in rubric.checks.items():
             spec = CHECKS[check_id]
             start = time.perf_counter()
-            outcome = run_check(spec, rule, worker, submission, rubric.training, forbidden)
+            outcome = run_check(spec, rule, worker, folder, rubric.training, forbidden)
             message = outcome.message
             if outcome.fraction < 1:
                 message += f"\nSee the slides: {spec.hint}"
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
                                        rule.visibility, time.perf_counter() - start))
-    return results
+    return Graded(results, notes)
+
+
+def _notebook_errors(worker: Worker) -> list[str]:
+    """Notes on the notebook statements that failed when its definitions were loaded in the worker."""
+    try:
+        reply, _ = worker.request({"op": "call", "target": ref("resnet.__notebook_errors__")},
+                                  timeout=NOTEBOOK_LOAD_TIMEOUT_S)
+    except (SubmissionError, WorkerFailure) as error:
+        return [f"Notebook: its definitions could not be loaded: {error}"]
+    errors = reply.get("result") if isinstance(reply.get("result"), list) else []
+    return [f"Notebook: {str(line)[:300]}; the definitions after it were still loaded" for line in errors[:20]]

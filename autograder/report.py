@@ -122,8 +122,9 @@ def write_results(path: str | Path, data: dict) -> None:
     _fsync_dir(path.parent)
 
 
-def format_report(results: Sequence[CheckResult], title: str) -> str:
-    """A plain-text report: checks grouped by part (in order of first appearance), subtotals, total."""
+def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[str] = ()) -> str:
+    """A plain-text report: ``notes`` under the title, then checks grouped by part (in order of first
+    appearance), subtotals, total."""
     results = list(results)
     _refuse_duplicates(results)
     parts: dict[str, list[CheckResult]] = {}
@@ -133,7 +134,7 @@ def format_report(results: Sequence[CheckResult], title: str) -> str:
     id_width = min(max((len(r.id) for r in results), default=0), 48)
     indent = " " * (2 + len("[PASS]") + 2 + score_width + 2)
 
-    lines = [title, "=" * len(title)]
+    lines = [title, "=" * len(title)] + [line for note in notes for line in _clean_lines(note)]
     for part, members in parts.items():
         lines += ["", PART_TITLES.get(part, part)]
         for r in members:

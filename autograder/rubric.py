@@ -15,6 +15,7 @@ Format::
       float64: {atol: 1.0e-9, rtol: 1.0e-7}
     forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention]   # optional
     training: {max_steps: 300, min_accuracy: 0.8, time_limit_s: 120}    # optional
+    sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
       part1.basic_block.numerics:
@@ -39,7 +40,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ EPS = 1e-9
 """Slack when comparing point sums."""
 
 BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": 60.0, "visibility": "visible"}
-TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "checks", "manual")
+TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
 DEFAULT_KEYS = ("timeout_s", "visibility")
 CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
@@ -120,6 +121,9 @@ class Rubric:
     """Dotted names (modules, classes) a submission must not use."""
     training: dict[str, float]
     """Settings of the training smoke test (``max_steps``, ``min_accuracy``, ``time_limit_s``)."""
+    sandbox: dict[str, int] = field(default_factory=dict)
+    """Resource limits of a worker (``memory_mb``, ``cpu_time_s``, ``file_size_mb``, ``processes``);
+    the ones left out take ``autograder.sandbox.Limits``' defaults."""
 
     @property
     def max_score(self) -> float:
@@ -202,6 +206,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     tolerances = _tolerances(top["tolerances"])
     forbidden = _forbidden(top.get("forbidden", []))
     training = _training(top.get("training", {}))
+    sandbox = _sandbox(top.get("sandbox", {}))
     checks = {
         check_id: _check(spec, f"check {check_id!r}", defaults, tolerances)
         for check_id, spec in _mapping(top["checks"], "checks").items()
@@ -233,7 +238,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
-    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training)
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox)
 
 
 def _defaults(value: Any) -> dict[str, Any]:
@@ -345,6 +350,19 @@ def _training(value: Any) -> dict[str, float]:
         if not valid(setting):
             raise RubricError(f"training: {key} must be {expected}, got {_show(setting)}")
     return {key: setting if isinstance(setting, int) else float(setting) for key, setting in given.items()}
+
+
+SANDBOX_KEYS = ("memory_mb", "cpu_time_s", "file_size_mb", "processes")
+"""Resource limits of a worker, each a positive integer."""
+
+
+def _sandbox(value: Any) -> dict[str, int]:
+    given = _mapping(value, "sandbox")
+    _only_keys(given, SANDBOX_KEYS, "sandbox")
+    for key, setting in given.items():
+        if not _is_positive_int(setting):
+            raise RubricError(f"sandbox: {key} must be a positive integer, got {_show(setting)}")
+    return given
 
 
 # -- small helpers -----------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class WorkerState:
         value = self.module(module_name)
         for part in attr.split(".") if attr else ():
             if not hasattr(value, part):
-                raise RequestError(f"{module_name}.py has no {attr}")
+                source = getattr(self.module(module_name), "__lab_source__", None)  # set for notebooks
+                raise RequestError(f"{str(source)[:100] if source else module_name + '.py'} has no {attr}")
             value = getattr(value, part)
         return value
 

@@ -67,7 +67,7 @@ def feedback(results) -> dict[str, str]:
 
 
 def test_solutions_get_full_marks_on_a_mix_of_checks():
-    results = grade(paths.SOLUTIONS, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH))
+    results = grade(paths.SOLUTIONS, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH)).results
     assert [r.id for r in results] == [*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH]  # rubric order
     assert all(r.passed and r.max_score == 2.0 for r in results), feedback(results)
     assert not any("See the slides" in r.output for r in results)  # hints only under failing checks
@@ -76,7 +76,7 @@ def test_solutions_get_full_marks_on_a_mix_of_checks():
 def test_solutions_get_full_marks_on_the_real_rubric():
     """The whole of grading.yml, as `python -m autograder grade solutions` runs it."""
     real = load_rubric(paths.ROOT / "grading.yml", CHECKS)
-    results = grade(paths.SOLUTIONS, real)
+    results = grade(paths.SOLUTIONS, real).results
     failing = {r.id: r.output for r in results if not r.passed}
     assert not failing
     assert sum(r.score for r in results) == pytest.approx(real.code_points)
@@ -85,7 +85,7 @@ def test_solutions_get_full_marks_on_the_real_rubric():
 
 def test_skeletons_score_zero_everywhere_saying_what_is_not_implemented():
     """Every registered check runs to the end on the untouched skeletons and scores 0."""
-    results = grade(paths.SKELETONS, rubric(*CHECKS))
+    results = grade(paths.SKELETONS, rubric(*CHECKS)).results
     assert len(results) == len(CHECKS)
     assert {r.id: r.score for r in results if r.score} == {}
     unexplained = {r.id: r.output for r in results if "not implemented yet" not in r.output
@@ -96,7 +96,7 @@ def test_skeletons_score_zero_everywhere_saying_what_is_not_implemented():
 
 def test_a_missing_file_costs_only_the_checks_that_need_it(tmp_path):
     folder = submission(tmp_path / "no_attention", "resnet")
-    results = grade(folder, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH))
+    results = grade(folder, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH)).results
     assert scores(results) == {**{c: 2.0 for c in RESNET_CHECKS}, **{c: 0.0 for c in (*ATTENTION_CHECKS, BOTH)}}
     notes = feedback(results)
     assert notes["part2.se.gate"].startswith("SEModule: attention.py not found in the submission")
@@ -106,7 +106,7 @@ def test_a_missing_file_costs_only_the_checks_that_need_it(tmp_path):
 
 def test_a_resnet_py_that_exits_at_import_costs_only_the_resnet_checks(tmp_path):
     folder = submission(tmp_path / "exits", "attention", resnet=("", "import os\n\nos._exit(1)\n"))
-    results = grade(folder, rubric("part1.basic_block.shapes", *ATTENTION_CHECKS, BOTH))
+    results = grade(folder, rubric("part1.basic_block.shapes", *ATTENTION_CHECKS, BOTH)).results
     assert scores(results) == {"part1.basic_block.shapes": 0.0, **{c: 2.0 for c in ATTENTION_CHECKS}, BOTH: 0.0}
     notes = feedback(results)
     for check_id, component in (("part1.basic_block.shapes", "BasicBlock"), (BOTH, "SE-ResNet-18")):
@@ -124,7 +124,7 @@ def test_a_check_that_hangs_costs_only_that_check(tmp_path):
     folder = submission(tmp_path / "hangs", "resnet", "attention", resnet=HANG)  # BasicBlock.forward never returns
     check_ids = ("part1.basic_block.shapes", "part1.bottleneck.shapes", "part2.se.shapes")
     start = time.monotonic()
-    results = grade(folder, rubric(*check_ids, timeouts={"part1.basic_block.shapes": 2}))
+    results = grade(folder, rubric(*check_ids, timeouts={"part1.basic_block.shapes": 2})).results
     assert time.monotonic() - start < 20
     assert scores(results) == {"part1.basic_block.shapes": 0.0, "part1.bottleneck.shapes": 2.0, "part2.se.shapes": 2.0}
     hung = results[0]
@@ -242,7 +242,7 @@ def test_a_wrapped_library_module_costs_the_checks_that_build_it(tmp_path):
     (folder / "vit.py").write_text((folder / "vit.py").read_text() + WRAPPED_MHA)
     rules = rubric(*MHA_CHECKS, "part3.patch_embedding.numerics")
     rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, FORBIDDEN, {})
-    results = grade(folder, rules)
+    results = grade(folder, rules).results
     assert scores(results) == {**{c: 0.0 for c in MHA_CHECKS}, "part3.patch_embedding.numerics": 2.0}
     for check_id in MHA_CHECKS:
         assert "from-scratch" in feedback(results)[check_id]
@@ -253,7 +253,7 @@ def test_the_from_scratch_rule_comes_from_the_rubric_only(tmp_path):
     """With nothing forbidden the same wrapper is judged on its behaviour alone (it is permutation-equivariant)."""
     folder = submission(tmp_path / "wrapped", "vit")
     (folder / "vit.py").write_text((folder / "vit.py").read_text() + WRAPPED_MHA)
-    results = grade(folder, rubric(*MHA_CHECKS))
+    results = grade(folder, rubric(*MHA_CHECKS)).results
     assert not any("from-scratch" in r.output for r in results)
     assert scores(results)["part3.mha.permutation"] == 2.0
 
@@ -265,6 +265,53 @@ def test_training_smoke_test_fails_blocks_that_cannot_learn(tmp_path):
     rules = rubric("part4.training.resnet", timeouts={"part4.training.resnet": 150})
     rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, (),
                    {"max_steps": 100, "min_accuracy": 0.8, "time_limit_s": 60})
-    (result,) = grade(folder, rules)
+    (result,) = grade(folder, rules).results
     assert result.score < result.max_score
     assert "held-out accuracy" in result.output or "did not fall" in result.output
+
+
+def notebook(path: Path, *sources: str) -> Path:
+    """An nbformat-4 notebook at ``path``: a markdown cell, then a code cell per source."""
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Lab 3"}]
+    cells += [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": source}
+              for source in sources]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+def test_a_notebook_is_graded_from_its_definitions_without_running_its_experiments(tmp_path):
+    """The reference modules as cells, among cells that would hang, fail to import, or not parse."""
+    lab = notebook(tmp_path / "lab3.ipynb",
+                   "%matplotlib inline\n!pip install nothing\nimport torch",
+                   "import surely_missing_package\nTRAINED = False",
+                   (paths.SOLUTIONS / "attention.py").read_text(),
+                   (paths.SOLUTIONS / "resnet.py").read_text(),
+                   "model = resnet18()\nwhile True:\n    model(torch.randn(1, 3, 32, 32))\n",
+                   "def broken(:\n    pass\n")
+    graded = grade(lab, rubric(*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH, timeouts={BOTH: 30}))
+    assert scores(graded.results) == {check_id: 2.0 for check_id in (*RESNET_CHECKS, *ATTENTION_CHECKS, BOTH)}
+    notes = "\n".join(graded.notes)
+    assert "cell 7: syntax error at line 1" in notes
+    assert "cell 3, line 1: ModuleNotFoundError: No module named 'surely_missing_package'" in notes
+
+
+def test_a_notebook_without_a_module_part_loses_only_those_checks_and_says_what_is_missing(tmp_path):
+    lab = notebook(tmp_path / "partial.ipynb", (paths.SOLUTIONS / "attention.py").read_text())
+    results = grade(lab, rubric("part1.basic_block.shapes", *ATTENTION_CHECKS)).results
+    assert scores(results) == {"part1.basic_block.shapes": 0.0, **{check_id: 2.0 for check_id in ATTENTION_CHECKS}}
+    assert "the notebook partial.ipynb has no BasicBlock" in feedback(results)["part1.basic_block.shapes"]
+
+
+def test_a_notebook_that_cannot_be_read_scores_0_everywhere_with_the_reason_and_the_cli_still_writes_results(
+        tmp_path, capsys, monkeypatch):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [')
+    small = rubric(*ATTENTION_CHECKS)
+    monkeypatch.setattr("autograder.rubric.load_rubric", lambda path, known: small)
+    results_path = tmp_path / "results.json"
+    assert main(["grade", str(broken), "--results", str(results_path), "--device", "cpu"]) == 0
+    data = json.loads(results_path.read_text())
+    assert data["score"] == 0 and len(data["tests"]) == len(ATTENTION_CHECKS)
+    for test in data["tests"]:
+        assert "the notebook cannot be graded: broken.ipynb is not valid JSON" in test["output"]
+    assert "is not valid JSON" in data["output"] and "is not valid JSON" in capsys.readouterr().out

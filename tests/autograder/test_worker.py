@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from autograder import paths
-from autograder.client import SubmissionError, Worker, WorkerFailure
+from autograder.client import OUTPUT_KEPT_BYTES, SubmissionError, Worker, WorkerFailure
 from autograder.remote import Session, handle, partial, ref
+from autograder.sandbox import Sandbox, namespaces_unavailable
 
 RESNET = '''\
 """A throwaway submission: well-behaved modules that print a lot, and helpers that misbehave."""
@@ -149,8 +150,17 @@ def line_of(text: str, snippet: str) -> int:
 
 
 def stderr_log(worker: Worker) -> str:
-    """Everything the current worker process wrote to stderr (the tail API shows only the end)."""
-    return (Path(worker._folder.name) / "stderr.log").read_text(errors="replace")
+    """What the grader kept of the current worker's output (the feedback's tail shows only the end)."""
+    return worker._output.tail(OUTPUT_KEPT_BYTES)
+
+
+def worker_pids(folder: Path) -> list[int]:
+    """Live processes running a worker for ``folder`` (forked children included: same command line)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and _alive(proc) and str(folder).encode() in (proc / "cmdline").read_bytes():
+            pids.append(int(proc.name))
+    return pids
 
 
 @pytest.fixture(scope="module")
@@ -407,17 +417,11 @@ class Crashes(nn.Module):
 
 
 class Spins(nn.Module):
-    def __init__(self, pid_file):
-        super().__init__()
-        self.pid_file = pid_file
-
     def forward(self, x):
         child = os.fork()
         if child == 0:  # a child that would spin on after the worker is killed
             while True:
                 pass
-        with open(self.pid_file, "w") as f:
-            f.write(str(child))
         while True:
             pass
 
@@ -427,10 +431,13 @@ def fine():
 '''
 
 
-@pytest.fixture(scope="module")
-def fragile(tmp_path_factory):
+@pytest.fixture(scope="module", params=["namespaces", "limits"])
+def fragile(tmp_path_factory, request):
+    """A worker for the misbehaving submission, in namespaces and with limits only."""
+    if request.param == "namespaces" and namespaces_unavailable("cpu"):
+        pytest.skip(f"no namespaces here: {namespaces_unavailable('cpu')}")
     folder = write(tmp_path_factory.mktemp("fragile") / "submission", resnet=FRAGILE)
-    with Worker(folder) as worker:
+    with Worker(folder, sandbox=Sandbox(request.param)) as worker:
         yield worker
 
 
@@ -460,20 +467,18 @@ def test_a_worker_that_dies_in_forward_is_replaced(fragile, target, reason):
     assert_answers_again(fragile, before + 1)
 
 
-def test_an_infinite_loop_in_forward_times_out_and_its_forked_children_die_too(fragile, tmp_path):
+def test_an_infinite_loop_in_forward_times_out_and_its_forked_children_die_too(fragile):
     warm(fragile)
     before = fragile.restarts
-    pid_file = tmp_path / "child.pid"
-    fragile.request({"op": "build", "handle": "spins", "target": ref("resnet.Spins"), "args": [str(pid_file)]})
+    fragile.request({"op": "build", "handle": "spins", "target": ref("resnet.Spins")})
     start = time.monotonic()
     with pytest.raises(WorkerFailure, match="no answer within 2 s"):
         fragile.request({"op": "call", "target": handle("spins"), "args": [1]}, timeout=2)
     assert 2 <= time.monotonic() - start < 8
-    child = Path(f"/proc/{pid_file.read_text()}")
-    deadline = time.monotonic() + 5  # SIGKILL is sent; the child's parent (init or a subreaper) reaps it
-    while _alive(child) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 5  # SIGKILL is sent; the processes' parent (init or a subreaper) reaps them
+    while worker_pids(fragile.submission) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert worker_pids(fragile.submission) == []
     assert_answers_again(fragile, before + 1)
 
 
@@ -481,7 +486,7 @@ def _alive(proc: Path) -> bool:
     """Whether the process of /proc/PID still runs (a zombie or a vanished entry does not)."""
     try:
         state = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("State:"))
-        return b"autograder.worker" in (proc / "cmdline").read_bytes() and state.split()[1] not in ("Z", "X")
+        return state.split()[1] not in ("Z", "X")
     except (OSError, StopIteration):
         return False
 
@@ -515,11 +520,11 @@ def test_an_exit_at_import_is_a_worker_failure_with_the_exit_code_and_the_next_r
         assert reply["result"] == "attention.py answers" and worker.restarts == 1
 
 
-def test_a_check_session_names_its_own_time_limit(fragile, tmp_path):
+def test_a_check_session_names_its_own_time_limit(fragile):
     warm(fragile)
     before = fragile.restarts
     session = Session(fragile, time_limit=1.5)
-    session.build("spins", ref("resnet.Spins"), str(tmp_path / "pid"))
+    session.build("spins", ref("resnet.Spins"))
     with pytest.raises(WorkerFailure, match="no answer within the check's time limit of 1.5 s"):
         session.forward("spins", torch.ones(1))
     with pytest.raises(WorkerFailure, match="time limit of 1.5 s ran out"):
@@ -530,7 +535,11 @@ def test_a_check_session_names_its_own_time_limit(fragile, tmp_path):
 def test_the_protocol_pipes_are_private_to_the_worker(worker):
     """stdin of the worker is /dev/null and fd 1 is its stderr: nothing the submission does reaches the grader."""
     worker.request({"op": "call", "target": ref("attention.fine")})
-    fds = Path(f"/proc/{worker.process.pid}/fd")
-    assert os.readlink(fds / "0") == "/dev/null"
-    log = os.path.realpath(Path(worker._folder.name) / "stderr.log")
-    assert os.readlink(fds / "1") == os.readlink(fds / "2") == log
+    (pid,) = [p for p in worker_pids(worker.submission) if b"autograder.worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+              and b"autograder.jail" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    fds = Path(f"/proc/{pid}/fd")
+    assert os.readlink(fds / "0").endswith("/dev/null")  # seen from outside the sandbox: under its root
+    output = os.readlink(fds / "2")
+    assert output.startswith("pipe:") and os.readlink(fds / "1") == output
+    protocol = {os.readlink(fd) for fd in fds.iterdir() if fd.name not in ("0", "1", "2")}
+    assert output not in protocol

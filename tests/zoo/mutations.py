@@ -168,7 +168,7 @@ def sub_rubric(prefixes: tuple[str, ...]) -> Rubric:
 def grade_entry(entry: Entry, dest: Path) -> tuple[Rubric, list[CheckResult]]:
     """Build ``entry``'s submission in ``dest`` and grade it on its checks (CPU)."""
     rubric = sub_rubric(entry.checks)
-    return rubric, grade(apply(entry, dest), rubric, "cpu")
+    return rubric, grade(apply(entry, dest), rubric, "cpu").results
 
 
 def show(results) -> str:

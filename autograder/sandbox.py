@@ -1,0 +1,182 @@
+"""How a worker is confined: resource limits always, Linux namespaces where the machine allows.
+
+Modes (``--sandbox``):
+
+- ``auto`` (default): namespaces when ``unshare`` can make them here, else limits only, and the
+  report says so once;
+- ``namespaces``: namespaces or no grading (for a course that must not run without them);
+- ``limits``: resource limits only;
+- ``off``: a bare worker, as a developer debugging the kit would run it.
+
+In namespaces (``unshare --user --map-root-user --net --pid --mount``, then ``autograder.jail``) a
+worker has no network, its own PID namespace (it cannot see or signal the grader or other
+workers), and a read-only view of only the system, Python, its own code and its submission, plus
+a private writable working folder and /tmp. The limits (``grading.yml``'s ``sandbox`` section)
+cap memory (RLIMIT_DATA, on the CPU only: CUDA maps memory the limit would count), CPU time, the
+size of a written file, and, in namespaces, the number of processes and threads.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import paths
+
+MODES = ("auto", "namespaces", "limits", "off")
+UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--mount"]
+RUNTIME_FILES = ("__init__.py", "jail.py", "protocol.py", "worker.py")
+"""The kit's files a worker runs: copied next to it, so that the kit's folder stays out of its view."""
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+PROBE_TIMEOUT_S = 60.0
+
+
+class SandboxUnavailable(RuntimeError):
+    """``--sandbox namespaces`` was asked for where namespaces cannot be made."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker resource limits (``grading.yml``: ``sandbox``)."""
+
+    memory_mb: int = 4096
+    """Data segment and anonymous memory (RLIMIT_DATA), on the CPU. A full grade peaks near 1.5 GB."""
+    cpu_time_s: int = 1800
+    """CPU seconds of the whole worker, all threads (SIGXCPU, then SIGKILL 5 s later)."""
+    file_size_mb: int = 64
+    """Largest file the worker may write."""
+    processes: int = 256
+    """Processes and threads in the worker's namespace (not set without namespaces: the limit
+    would count every process of the grading user)."""
+
+    def rlimits(self, device: str, isolated: bool) -> dict:
+        return {"data": self.memory_mb << 20 if device == "cpu" else None, "cpu": self.cpu_time_s,
+                "fsize": self.file_size_mb << 20, "nproc": self.processes if isolated else None}
+
+    def describe(self, device: str, isolated: bool) -> str:
+        parts = [f"memory {self.memory_mb} MB" if device == "cpu" else "memory not limited on CUDA",
+                 f"CPU {self.cpu_time_s} s", f"files {self.file_size_mb} MB"]
+        if isolated:
+            parts.append(f"{self.processes} processes and threads")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A sandbox mode and its limits; ``command`` wraps a worker's command line in it."""
+
+    mode: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+    def isolated(self, device: str) -> bool:
+        """Whether workers run in namespaces; SandboxUnavailable if required and impossible."""
+        if self.mode in ("limits", "off"):
+            return False
+        reason = namespaces_unavailable(device)
+        if reason and self.mode == "namespaces":
+            raise SandboxUnavailable(f"--sandbox namespaces: {reason}")
+        return reason is None
+
+    def note(self, device: str) -> str:
+        """One line for the report: how the workers were confined."""
+        if self.mode == "off":
+            return "Sandbox: off (the workers ran without limits or isolation)."
+        limits = self.limits.describe(device, self.isolated(device))
+        if self.isolated(device):
+            return (f"Sandbox: Linux namespaces (no network, own PID namespace, read-only view of the "
+                    f"submission); limits: {limits}.")
+        if self.mode == "limits":
+            return f"Sandbox: resource limits only ({limits}), as asked."
+        return (f"Sandbox: Linux namespaces are not available here ({namespaces_unavailable(device)}); "
+                f"the workers ran with resource limits only ({limits}): no network or file isolation.")
+
+    def command(self, program: list[str], folder: Path, submission: Path, device: str) -> tuple[list[str], dict]:
+        """The command line and environment that run ``program`` (a worker) confined.
+
+        ``folder`` is the worker's own temporary folder: its code is copied to ``folder/runtime``,
+        ``folder/work`` is its working folder, ``folder/root`` the new root's mount point.
+        """
+        if self.mode == "off":
+            (folder / "work").mkdir(exist_ok=True)
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+            return program, {**env, "PYTHONPATH": str(paths.ROOT)}
+        return confine(program, folder, [submission], self.limits.rlimits(device, self.isolated(device)),
+                       self.isolated(device))
+
+
+def confine(program: list[str], folder: Path, readable: list[Path], limits: dict, isolated: bool) -> tuple[list[str], dict]:
+    """``program`` run by the jail (in namespaces when ``isolated``), seeing ``readable`` too."""
+    runtime, work = folder / "runtime", folder / "work"
+    copy_runtime(runtime)
+    work.mkdir(exist_ok=True)
+    (folder / "root").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(runtime),
+           "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
+           "MPLCONFIGDIR": str(work / ".matplotlib"), "XDG_CACHE_HOME": str(work / ".cache")}
+    spec = {"isolate": isolated, "root": str(folder / "root"), "cwd": str(work), "limits": limits,
+            "read_only": visible_paths() + [str(runtime)] + [str(p) for p in readable], "writable": [str(work)]}
+    jail = [sys.executable, "-m", "autograder.jail", json.dumps(spec), "--"]
+    return (UNSHARE if isolated else []) + jail + program, env
+
+
+def copy_runtime(runtime: Path) -> None:
+    """Copy the worker's code (``RUNTIME_FILES``) to ``runtime/autograder``."""
+    package = runtime / "autograder"
+    package.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_FILES:
+        shutil.copyfile(paths.ROOT / "autograder" / name, package / name)
+
+
+def visible_paths() -> list[str]:
+    """What a worker in namespaces may read: the system, and Python with its packages.
+
+    Every prefix and ``sys.path`` entry of the grader's Python, except the kit's own folder and
+    the folders holding it (a virtual environment inside the kit is fine: it is a prefix).
+    """
+    kit = str(paths.ROOT)
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    entries = {os.path.realpath(p) for p in sys.path if p} | {os.path.abspath(p) for p in sys.path if p}
+    chosen = set(SYSTEM_PATHS)
+    for path in prefixes | entries:
+        holds_kit = kit == path or kit.startswith(path.rstrip("/") + "/")
+        in_kit = path.startswith(kit + "/") and path not in prefixes
+        if os.path.exists(path) and not holds_kit and not in_kit:
+            chosen.add(path)
+    return sorted(chosen)
+
+
+@functools.cache
+def namespaces_unavailable(device: str) -> str | None:
+    """Why workers cannot run in namespaces here (None when they can): tried once per device.
+
+    The try runs the jail for real around a Python that imports torch (and, for ``cuda``, sees
+    the GPU), so that whatever the worker needs is known to be in its view.
+    """
+    if sys.platform != "linux":
+        return f"namespaces are Linux only (this is {sys.platform})"
+    if shutil.which("unshare") is None:
+        return "the unshare command (util-linux) is not installed"
+    check = "import torch, sys; sys.exit(0 if %s else 3)" % ("torch.cuda.is_available()" if device == "cuda" else "True")
+    with tempfile.TemporaryDirectory(prefix="lab3-probe-") as scratch:
+        argv, env = confine([sys.executable, "-c", check], Path(scratch), [], Limits().rlimits(device, True), True)
+        try:
+            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"unshare could not run: {error}"
+    if done.returncode == 0:
+        return None
+    if done.returncode == 3:
+        return "the GPU is not visible inside them"
+    last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    return f"unshare failed: {last[:200]}"
