@@ -123,8 +123,9 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 
     found = submissions(folder)
     skipped = others(folder)
     if skipped:
-        log(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that are neither submission folders "
-            f"nor .ipynb notebooks: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+        what = ("1 entry that is neither a submission folder nor a .ipynb notebook" if len(skipped) == 1 else
+                f"{len(skipped)} entries that are neither submission folders nor .ipynb notebooks")
+        log(f"skipped {what}: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     names = shard.select(list(found)) if shard is not None else list(found)
     todo = [name for name in names if not finished(out, name)]
     log(f"{len(names)} submission(s) in this shard, {len(names) - len(todo)} already graded, {len(todo)} to grade")

@@ -175,7 +175,7 @@ class Worker:
                 name = f"signal {-code}"
             how = f"the worker running your code was killed by {name} (exit code {code})"
             if -code == signal.SIGKILL:
-                how += "; out of memory?"
+                how += " (the machine ran out of memory, a sandbox limit was reached, or your code killed itself)"
             elif -code == signal.SIGXCPU:
                 how += "; it used up the sandbox's CPU time limit"
         else:

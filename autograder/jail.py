@@ -13,8 +13,10 @@ Nothing else of the grading machine (the kit's solutions and checks, other submi
 results folder) exists in that view.
 
 SPEC_JSON: ``{"isolate": bool, "root": mount point for the new root, "read_only": [paths],
-"writable": [paths], "cwd": path, "limits": {"data": bytes, "cpu": s, "fsize": bytes, "nproc": n}}``
-(a limit left out or null is not set). This file imports only the standard library: it runs
+"hidden": [folders inside those, shown empty], "writable": [paths], "cwd": path,
+"limits": {"data": bytes, "cpu": s, "fsize": bytes, "nproc": n}}`` (a limit left out or null is
+not set). The init also counts the namespace's processes and threads and stops the worker when
+there are more than ``nproc``: RLIMIT_NPROC does not bind a grader run as root. This file imports only the standard library: it runs
 before the worker, from a copy of the kit's code.
 """
 from __future__ import annotations
@@ -25,11 +27,14 @@ import os
 import resource
 import signal
 import sys
+import time
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
 PR_SET_PDEATHSIG = 1
+WATCH_INTERVAL_S = 0.05
+"""How often the init counts the processes and threads of the namespace."""
 LOCKED_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
 """Flags of a mount that a user namespace may not drop when remounting it read-only (statvfs's
 ``f_flag`` bits have the same values on Linux)."""
@@ -84,6 +89,9 @@ def build_root(spec: dict) -> None:
         if not any(_inside(path, outer) for outer in bound):
             _bind(root, path, read_only=True)
             bound.append(path)
+    for path in spec.get("hidden", []):  # e.g. the kit's packages, where pip copied them into site-packages
+        if os.path.isdir(root + path):
+            _mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0555")
     _bind(root, "/dev", read_only=False)
     if os.path.isdir(root + "/dev/shm"):  # a private one: no shared memory with other workers
         _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
@@ -158,11 +166,29 @@ def run_isolated(spec: dict, program: list[str]) -> None:
         set_limits(spec.get("limits", {}))
         os.execv(program[0], program)
     release_pipes()
+    limit = spec.get("limits", {}).get("nproc")
     while True:
-        pid, status = os.wait()
+        pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == worker:
             os.write(status_out, str(status).encode())
             os._exit(0)
+        if pid == 0:  # nothing to reap: check the count, then wait a little
+            if limit and tasks() > limit + 1:  # the init itself is one of them
+                os.write(2, f"sandbox: the worker ran more than {limit} processes and threads; it was stopped\n".encode())
+                os.kill(worker, signal.SIGKILL)
+            time.sleep(WATCH_INTERVAL_S)
+
+
+def tasks() -> int:
+    """Processes and threads in this PID namespace (its /proc lists no others)."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                count += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:  # it ended meanwhile
+                pass
+    return count
 
 
 def main(argv: list[str]) -> None:

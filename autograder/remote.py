@@ -38,7 +38,8 @@ class Description:
     buffers: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     """(name, shape) of every buffer."""
     modules: list[tuple[str, str]] = field(default_factory=list)
-    """(name, fully qualified type) of every submodule."""
+    """(name, fully qualified class) for the class of every submodule and each of its base classes
+    (torch.nn.Module aside); the built module itself is named by its class name."""
     provided: list[str] = field(default_factory=list)
     """Names of the submodules the grader passed in (e.g. a downsample)."""
 

@@ -18,6 +18,7 @@ size of a written file, and, in namespaces, the number of processes and threads.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -124,7 +125,8 @@ def confine(program: list[str], folder: Path, readable: list[Path], limits: dict
            "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
            "MPLCONFIGDIR": str(work / ".matplotlib"), "XDG_CACHE_HOME": str(work / ".cache")}
     spec = {"isolate": isolated, "root": str(folder / "root"), "cwd": str(work), "limits": limits,
-            "read_only": visible_paths() + [str(runtime)] + [str(p) for p in readable], "writable": [str(work)]}
+            "read_only": visible_paths() + [str(runtime)] + [str(p) for p in readable],
+            "hidden": installed_kit(), "writable": [str(work)]}
     jail = [sys.executable, "-m", "autograder.jail", json.dumps(spec), "--"]
     return (UNSHARE if isolated else []) + jail + program, env
 
@@ -138,22 +140,40 @@ def copy_runtime(runtime: Path) -> None:
 
 
 def visible_paths() -> list[str]:
-    """What a worker in namespaces may read: the system, and Python with its packages.
+    """What a worker in namespaces may read: the system, and Python with its installed packages.
 
-    Every prefix and ``sys.path`` entry of the grader's Python, except the kit's own folder and
-    the folders holding it (a virtual environment inside the kit is fine: it is a prefix).
+    The prefixes of the grader's Python and the package folders (``site-packages``,
+    ``dist-packages``) on its ``sys.path``, never other entries: ``python -m`` puts the folder
+    the grader was started from there, which may hold the class's submissions. Nothing that holds
+    the kit's own folder either (a virtual environment inside the kit is fine).
     """
     kit = str(paths.ROOT)
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                 os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
-    entries = {os.path.realpath(p) for p in sys.path if p} | {os.path.abspath(p) for p in sys.path if p}
+    packages = {os.path.realpath(p) for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")}
     chosen = set(SYSTEM_PATHS)
-    for path in prefixes | entries:
+    for path in prefixes | packages:
         holds_kit = kit == path or kit.startswith(path.rstrip("/") + "/")
-        in_kit = path.startswith(kit + "/") and path not in prefixes
-        if os.path.exists(path) and not holds_kit and not in_kit:
+        if os.path.exists(path) and not holds_kit:
             chosen.add(path)
     return sorted(chosen)
+
+
+def installed_kit() -> list[str]:
+    """Folders of the kit's packages with grading code (``solutions``, ``autograder``) that lie
+    inside what a worker sees, as after a non-editable ``pip install``: the jail shows them empty."""
+    visible = visible_paths()
+    found = []
+    for name in ("solutions", "autograder"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            location = os.path.realpath(location)
+            if any(location.startswith(path.rstrip("/") + "/") for path in visible):
+                found.append(location)
+    return found
 
 
 @functools.cache

@@ -199,7 +199,9 @@ def describe(obj: Any, provided: dict[int, nn.Module]) -> dict:
         info["provided"] = [n for n, m in obj.named_modules() if n and id(m) in provided]
         info["parameters"] = [[n, list(p.shape), p.requires_grad] for n, p in obj.named_parameters()]
         info["buffers"] = [[n, list(b.shape)] for n, b in obj.named_buffers()]
-        info["modules"] = [[n, type(m).__module__ + "." + type(m).__qualname__] for n, m in obj.named_modules() if n]
+        info["modules"] = [[n or type(obj).__name__, cls.__module__ + "." + cls.__qualname__]
+                           for n, m in obj.named_modules() for cls in type(m).__mro__
+                           if cls not in (nn.Module, object)]
     return info
 
 
@@ -396,7 +398,8 @@ def serve(state: WorkerState, inbox, outbox) -> None:
             if isinstance(error, KeyboardInterrupt):
                 raise
             kind = "request" if isinstance(error, RequestError) else "submission"
-            message = (_text(error) if kind == "request" else f"{type(error).__name__}: {_text(error)}")[:2000]
+            text = _text(error)
+            message = (text if kind == "request" else type(error).__name__ + (f": {text}" if text else ""))[:2000]
             write_message(outbox, {"ok": False, "kind": kind, "error": message,
                                    "where": student_location(error, state.submission)})
 

@@ -3,6 +3,7 @@ one run of the real grading.yml, and the `python -m autograder grade` command li
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -315,3 +316,19 @@ def test_a_notebook_that_cannot_be_read_scores_0_everywhere_with_the_reason_and_
     for test in data["tests"]:
         assert "the notebook cannot be graded: broken.ipynb is not valid JSON" in test["output"]
     assert "is not valid JSON" in data["output"] and "is not valid JSON" in capsys.readouterr().out
+
+
+TIMING = re.compile(r"\d+(\.\d+)? (ms|s)\b")
+"""Measured durations in feedback ("median 2.27 ms", "400 steps in 5.8 s"): the only part that may differ."""
+
+
+def test_grading_the_same_submission_twice_gives_the_same_results_timings_aside():
+    """The example submission (three mistakes) on checks of every module, including training and latency."""
+    checks = rubric("part1.bottleneck.numerics", "part1.resnet.numerics", "part2.cbam.gradients", "part2.gradcam.numerics",
+                    "part3.mha.numerics", "part3.mha.permutation", "part3.vit.gradients", "part4.profiler.latency",
+                    "part4.profiler.memory", "part4.training.vit")
+    first, second = (grade(paths.ROOT / "examples" / "submission", checks) for _ in range(2))
+    assert first.notes == second.notes
+    assert [(r.id, r.score, TIMING.sub("<time>", r.output)) for r in first.results] == \
+           [(r.id, r.score, TIMING.sub("<time>", r.output)) for r in second.results]
+    assert 0 < sum(r.score for r in first.results) < sum(r.max_score for r in first.results)  # passes and failures

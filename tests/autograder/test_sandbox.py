@@ -41,6 +41,7 @@ def write(path, megabytes):
 
 
 def threads(count):
+    threading.stack_size(256 << 10)  # small stacks: the memory limit must not be what stops them
     started = []
     for _ in range(count):
         thread = threading.Thread(target=time.sleep, args=(5,), daemon=True)
@@ -157,9 +158,26 @@ def test_cpu_time_beyond_the_limit_kills_the_worker_with_sigxcpu(lab):
 
 
 def test_in_namespaces_processes_and_threads_are_limited(isolated):
+    """RLIMIT_NPROC refuses the thread where it binds (not for root); else the sandbox's init stops the worker."""
     assert call(isolated, "threads", 8) == 8
-    with pytest.raises(SubmissionError, match="can't start new thread"):
-        call(isolated, "threads", 100)
+    with pytest.raises((SubmissionError, WorkerFailure),
+                       match="can't start new thread|ran more than 64 processes and threads; it was stopped"):
+        call(isolated, "threads", 200)
+    assert call(isolated, "allocate", 1) == 1 << 20  # a fresh worker answers
+
+
+def test_in_namespaces_the_kit_installed_among_the_packages_is_shown_empty(tmp_path, monkeypatch):
+    """Where pip copied the kit into site-packages, its solutions and checks lie in visible paths: hidden."""
+    needs_namespaces("namespaces")
+    submission = tmp_path / "submission"
+    (submission / "kit_package").mkdir(parents=True)
+    (submission / "resnet.py").write_text(PROBES)
+    (submission / "kit_package" / "reference.py").write_text("ANSWER = 42\n")
+    monkeypatch.setattr("autograder.sandbox.installed_kit", lambda: [str(submission / "kit_package")])
+    with Worker(submission, sandbox=Sandbox("namespaces", LIMITS)) as worker:
+        seen = call(worker, "exists", [str(submission / "resnet.py"), str(submission / "kit_package"),
+                                       str(submission / "kit_package" / "reference.py")])
+    assert seen == [True, True, False]
 
 
 def test_in_namespaces_the_kit_other_submissions_and_the_machine_are_out_of_sight(isolated, lab):
