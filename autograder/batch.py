@@ -84,6 +84,19 @@ def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
     return data["score"], data["max_score"], elapsed
 
 
+def share_cores(jobs: int) -> None:
+    """Give each of ``jobs`` parallel gradings (the grader process and its worker) an equal share
+    of the CPUs, unless OMP_NUM_THREADS says otherwise: torch's default of one thread per core in
+    every process makes their spin-waiting threads slow each other down several times."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read by each worker's torch when it starts
+    torch.set_num_threads(threads)
+
+
 class Progress:
     """Shows how far a batch is: a bar redrawn in place on a terminal, else a line per submission."""
 
@@ -131,7 +144,7 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 
     log(f"{len(names)} submission(s) in this shard, {len(names) - len(todo)} already graded, {len(todo)} to grade")
     progress = Progress(len(todo), progress_stream)
     done: list[str] = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=share_cores, initargs=(max(1, jobs),)) as pool:
         futures = {pool.submit(grade_one, str(found[name]), str(out / name / "results.json"), rubric, device,
                                sandbox): name for name in todo}
         for future in as_completed(futures):

@@ -34,6 +34,10 @@ MODES = ("auto", "namespaces", "limits", "off")
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--mount"]
 RUNTIME_FILES = ("__init__.py", "jail.py", "protocol.py", "worker.py")
 """The kit's files a worker runs: copied next to it, so that the kit's folder stays out of its view."""
+PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_", "TZ", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "CUDA_", "NVIDIA_",
+                      "LD_LIBRARY_PATH", "PYTORCH_", "TORCH_", "CUBLAS_", "CUDNN_")
+"""Prefixes of the grader's environment variables a confined worker gets: what Python, torch and
+the GPU need. Others (an instructor's API keys, tokens) stay out of the submission's reach."""
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
 PROBE_TIMEOUT_S = 60.0
 
@@ -121,7 +125,8 @@ def confine(program: list[str], folder: Path, readable: list[Path], limits: dict
     copy_runtime(runtime)
     work.mkdir(exist_ok=True)
     (folder / "root").mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(runtime),
+    passed = {name: value for name, value in os.environ.items() if name.startswith(PASSED_ENVIRONMENT)}
+    env = {**passed, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(runtime),
            "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
            "MPLCONFIGDIR": str(work / ".matplotlib"), "XDG_CACHE_HOME": str(work / ".cache")}
     spec = {"isolate": isolated, "root": str(folder / "root"), "cwd": str(work), "limits": limits,

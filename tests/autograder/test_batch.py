@@ -158,7 +158,7 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_submission_in_a_log():
 class _InlineExecutor:
     """A stand-in for ProcessPoolExecutor that runs jobs in this process (faster to test)."""
 
-    def __init__(self, max_workers: int = 1) -> None:
+    def __init__(self, max_workers: int = 1, initializer=None, initargs=()) -> None:
         pass
 
     def __enter__(self):
