@@ -108,6 +108,20 @@ def run_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_gradescope(args: argparse.Namespace) -> int:
+    """Build the Gradescope autograder package (a zip to upload)."""
+    from autograder.gradescope import build
+
+    names = build(Path(args.zip))
+    print(f"{args.zip}: {len(names)} files (setup.sh, run_autograder, requirements.txt, kit/); "
+          f"upload it as the assignment's autograder")
+    return 0
+
+
+def _gradescope_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("zip", help="where to write the package, e.g. out/gradescope.zip")
+
+
 def _batch_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="folder holding the submissions: folders laid out like skeletons/, .ipynb notebooks")
     parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
@@ -142,6 +156,7 @@ def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
     "grade": (run_grade, _grade_parser, "grade one submission folder against the reference solutions"),
     "batch": (run_batch, _batch_parser, "grade a folder of submission folders into a gradebook (resumable)"),
+    "gradescope": (run_gradescope, _gradescope_parser, "build the Gradescope autograder package (zip)"),
     "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
     "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
 }
