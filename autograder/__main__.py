@@ -62,7 +62,7 @@ def run_grade(args: argparse.Namespace) -> int:
         return 2
     # Imported only now: the checks import torch, and a mistyped path should not wait for it.
     from autograder.grade import grade
-    from autograder.report import format_report, results_json, write_results
+    from autograder.report import format_report, write_results
     from autograder.rubric import RubricError
     from autograder.sandbox import SandboxUnavailable
 
@@ -79,7 +79,7 @@ def run_grade(args: argparse.Namespace) -> int:
         return 2
     elapsed = time.perf_counter() - start
     print(format_report(graded.results, f"Lab 3 autograder: {submission} ({device})", graded.notes))
-    write_results(args.results, results_json(graded.results, elapsed, "\n".join(graded.notes)))
+    write_results(args.results, graded.results_json(elapsed))
     print(f"results written to {args.results} in {elapsed:.1f} s")
     return 0
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from autograder.report import PART_TITLES, results_json, write_results
+from autograder.report import PART_TITLES, write_results
 from autograder.rubric import Rubric
 
 
@@ -56,9 +56,9 @@ def submissions(folder: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def others(folder: Path) -> list[str]:
-    """Names of the entries of ``folder`` that are not submissions (listed, then skipped)."""
-    taken = set(submissions(folder).values())
+def others(folder: Path, found: dict[str, Path]) -> list[str]:
+    """Names of the entries of ``folder`` that are not among its submissions ``found`` (listed, then skipped)."""
+    taken = set(found.values())
     return sorted(e.name for e in folder.iterdir() if not e.name.startswith(".") and e not in taken)
 
 
@@ -79,7 +79,7 @@ def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
     start = time.perf_counter()
     graded = grade(Path(submission), rubric, device, sandbox)
     elapsed = time.perf_counter() - start
-    data = results_json(graded.results, elapsed, "\n".join(graded.notes))
+    data = graded.results_json(elapsed)
     write_results(results_path, data)
     return data["score"], data["max_score"], elapsed
 
@@ -134,7 +134,7 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 
     ``log`` gets the summary lines; the progress (``Progress``) goes to ``progress_stream`` (stderr).
     """
     found = submissions(folder)
-    skipped = others(folder)
+    skipped = others(folder, found)
     if skipped:
         what = ("1 entry that is neither a submission folder nor a .ipynb notebook" if len(skipped) == 1 else
                 f"{len(skipped)} entries that are neither submission folders nor .ipynb notebooks")

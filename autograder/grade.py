@@ -17,7 +17,7 @@ from autograder.client import SubmissionError, Worker, WorkerFailure
 from autograder.forbidden import ForbiddenRule, resolve, violations
 from autograder.notebook import NotebookError, extract
 from autograder.remote import Session, ref
-from autograder.report import CheckResult
+from autograder.report import CheckResult, results_json
 from autograder.rubric import CheckRule, Rubric
 from autograder.sandbox import Limits, Sandbox
 
@@ -32,6 +32,16 @@ class Graded:
     results: list[CheckResult]
     notes: list[str] = field(default_factory=list)
     """Lines shown above the checks: how the worker was confined, what was made of a notebook."""
+
+    def results_json(self, execution_time: float) -> dict:
+        """Gradescope's ``results.json``, the notes as its top-level ``output``."""
+        return results_json(self.results, execution_time, "\n".join(self.notes))
+
+
+def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
+    """Every rubric check at 0, each saying ``reason`` (nothing could be graded)."""
+    return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility)
+                   for check_id, rule in rubric.checks.items()], notes)
 
 
 def resolve_device(device: str) -> str:
@@ -98,9 +108,7 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
         try:
             notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
         except NotebookError as error:
-            message = f"the notebook cannot be graded: {error}"
-            return Graded([CheckResult(check_id, 0.0, rule.points, message, rule.visibility)
-                           for check_id, rule in rubric.checks.items()], notes + [f"Notebook: {error}"])
+            return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
         return _grade_folder(Path(folder), rubric, device, confinement, notes, notebook=True)
 
 

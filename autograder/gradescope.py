@@ -81,26 +81,21 @@ def locate(submission: Path) -> Path | None:
 def run(root: Path) -> int:
     """Grade ``root/submission`` into ``root/results/results.json``; always writes a results file."""
     from autograder.checks import CHECKS
-    from autograder.grade import grade, resolve_device
-    from autograder.report import CheckResult, format_report, results_json, write_results
+    from autograder.grade import grade, resolve_device, ungraded
+    from autograder.report import format_report, write_results
     from autograder.rubric import load_rubric
 
     rubric = load_rubric(paths.ROOT / "grading.yml", CHECKS)
-    results_path = root / "results" / "results.json"
     target = locate(root / "submission")
     start = time.perf_counter()
     if target is None:
         wanted = ", ".join(f"{name}.py" for name in LAB_MODULES)
         message = f"no submission found: upload {wanted}, or exactly one .ipynb notebook"
-        results = [CheckResult(check_id, 0.0, rule.points, message, rule.visibility)
-                   for check_id, rule in rubric.checks.items()]
-        write_results(results_path, results_json(results, time.perf_counter() - start, message))
-        print(message)
-        return 0
-    graded = grade(target, rubric, resolve_device("auto"))
-    elapsed = time.perf_counter() - start
-    print(format_report(graded.results, f"Lab 3 autograder: {target.name}", graded.notes))
-    write_results(results_path, results_json(graded.results, elapsed, "\n".join(graded.notes)))
+        graded = ungraded(rubric, message, [message])
+    else:
+        graded = grade(target, rubric, resolve_device("auto"))
+    print(format_report(graded.results, f"Lab 3 autograder: {target.name if target else 'no submission'}", graded.notes))
+    write_results(root / "results" / "results.json", graded.results_json(time.perf_counter() - start))
     return 0
 
 

@@ -34,6 +34,8 @@ MODES = ("auto", "namespaces", "limits", "off")
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--mount"]
 RUNTIME_FILES = ("__init__.py", "jail.py", "protocol.py", "worker.py")
 """The kit's files a worker runs: copied next to it, so that the kit's folder stays out of its view."""
+WORKER_ENVIRONMENT = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+"""Set for every worker: no bytecode files; unbuffered, so its last prints arrive even when it crashes."""
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_", "TZ", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "CUDA_", "NVIDIA_",
                       "LD_LIBRARY_PATH", "PYTORCH_", "TORCH_", "CUBLAS_", "CUDNN_")
 """Prefixes of the grader's environment variables a confined worker gets: what Python, torch and
@@ -96,8 +98,9 @@ class Sandbox:
         """One line for the report: how the workers were confined."""
         if self.mode == "off":
             return "Sandbox: off (the workers ran without limits or isolation)."
-        limits = self.limits.describe(device, self.isolated(device))
-        if self.isolated(device):
+        isolated = self.isolated(device)
+        limits = self.limits.describe(device, isolated)
+        if isolated:
             return (f"Sandbox: Linux namespaces (no network, own PID namespace, read-only view of the "
                     f"submission); limits: {limits}.")
         if self.mode == "limits":
@@ -113,10 +116,9 @@ class Sandbox:
         """
         if self.mode == "off":
             (folder / "work").mkdir(exist_ok=True)
-            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
-            return program, {**env, "PYTHONPATH": str(paths.ROOT)}
-        return confine(program, folder, [submission], self.limits.rlimits(device, self.isolated(device)),
-                       self.isolated(device))
+            return program, {**os.environ, **WORKER_ENVIRONMENT, "PYTHONPATH": str(paths.ROOT)}
+        isolated = self.isolated(device)
+        return confine(program, folder, [submission], self.limits.rlimits(device, isolated), isolated)
 
 
 def confine(program: list[str], folder: Path, readable: list[Path], limits: dict, isolated: bool) -> tuple[list[str], dict]:
@@ -126,12 +128,12 @@ def confine(program: list[str], folder: Path, readable: list[Path], limits: dict
     work.mkdir(exist_ok=True)
     (folder / "root").mkdir(exist_ok=True)
     passed = {name: value for name, value in os.environ.items() if name.startswith(PASSED_ENVIRONMENT)}
-    env = {**passed, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(runtime),
-           "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
+    env = {**passed, **WORKER_ENVIRONMENT, "PYTHONPATH": str(runtime), "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
            "MPLCONFIGDIR": str(work / ".matplotlib"), "XDG_CACHE_HOME": str(work / ".cache")}
+    visible = visible_paths()
     spec = {"isolate": isolated, "root": str(folder / "root"), "cwd": str(work), "limits": limits,
-            "read_only": visible_paths() + [str(runtime)] + [str(p) for p in readable],
-            "hidden": installed_kit(), "writable": [str(work)]}
+            "read_only": visible + [str(runtime)] + [str(p) for p in readable],
+            "hidden": installed_kit(visible), "writable": [str(work)]}
     jail = [sys.executable, "-m", "autograder.jail", json.dumps(spec), "--"]
     return (UNSHARE if isolated else []) + jail + program, env
 
@@ -164,10 +166,10 @@ def visible_paths() -> list[str]:
     return sorted(chosen)
 
 
-def installed_kit() -> list[str]:
+def installed_kit(visible: list[str]) -> list[str]:
     """Folders of the kit's packages with grading code (``solutions``, ``autograder``) that lie
-    inside what a worker sees, as after a non-editable ``pip install``: the jail shows them empty."""
-    visible = visible_paths()
+    inside ``visible`` (what a worker sees), as after a non-editable ``pip install``: the jail
+    shows them empty."""
     found = []
     for name in ("solutions", "autograder"):
         try:

@@ -238,10 +238,17 @@ def check_output_shapes(session: Session, cases: list[Case]) -> Outcome:
         shape = tuple(got[0].shape) if got else None
         if shape != expected:
             problems.append(f"{case.label()}: expected output {expected}, got {shape}")
-    ok = len(cases) - len(problems)
+    return share_passed(len(cases), problems, f"all {len(cases)} configurations give the expected output shape",
+                        "configurations give the expected output shape")
+
+
+def share_passed(total: int, problems: list[str], all_passed: str, some_passed: str) -> Outcome:
+    """Credit for the ``total - len(problems)`` configurations that passed: ``all_passed`` when all
+    did, else "OK/TOTAL ``some_passed``" and the first problems."""
+    ok = total - len(problems)
     if not problems:
-        return passed(f"all {len(cases)} configurations give the expected output shape")
-    return Outcome(ok / len(cases), f"{ok}/{len(cases)} configurations give the expected output shape\n" + first_lines(problems))
+        return passed(all_passed)
+    return Outcome(ok / total, f"{ok}/{total} {some_passed}\n" + first_lines(problems))
 
 
 def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
@@ -252,10 +259,8 @@ def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
         got = case.build_student(session, "count").trainable
         if got != expected:
             problems.append(f"{case.label().split(' on input')[0]}: expected {expected:,} parameters, got {got:,}")
-    ok = len(cases) - len(problems)
-    if not problems:
-        return passed(f"parameter counts match in all {len(cases)} configurations")
-    return Outcome(ok / len(cases), f"{ok}/{len(cases)} configurations have the expected parameter count\n" + first_lines(problems))
+    return share_passed(len(cases), problems, f"parameter counts match in all {len(cases)} configurations",
+                        "configurations have the expected parameter count")
 
 
 @dataclass

@@ -193,7 +193,7 @@ def test_in_namespaces_the_kit_installed_among_the_packages_is_shown_empty(tmp_p
     (submission / "kit_package").mkdir(parents=True)
     (submission / "resnet.py").write_text(PROBES)
     (submission / "kit_package" / "reference.py").write_text("ANSWER = 42\n")
-    monkeypatch.setattr("autograder.sandbox.installed_kit", lambda: [str(submission / "kit_package")])
+    monkeypatch.setattr("autograder.sandbox.installed_kit", lambda visible: [str(submission / "kit_package")])
     with Worker(submission, sandbox=Sandbox("namespaces", LIMITS)) as worker:
         seen = call(worker, "exists", [str(submission / "resnet.py"), str(submission / "kit_package"),
                                        str(submission / "kit_package" / "reference.py")])
