@@ -211,5 +211,7 @@ class Worker:
             raise WorkerFailure(self._stopped(box["error"]))
         reply, reply_tensors = box["reply"]
         if not reply.get("ok"):
+            if reply.get("stop"):
+                self.kill()  # the next request starts a fresh worker
             raise SubmissionError(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")))
         return reply, reply_tensors

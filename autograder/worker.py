@@ -38,6 +38,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from autograder.jail import TASK_LIMIT_VARIABLE, tasks
 from autograder.protocol import ProtocolError, read_message, write_message
 
 LAB_MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
@@ -51,12 +52,19 @@ class RequestError(Exception):
     """A request the worker cannot carry out for reasons other than the submission's code."""
 
 
+class TooManyTasks(Exception):
+    """The submission started more processes and threads than the sandbox allows; the grader then
+    stops this worker."""
+
+
 class WorkerState:
     """The submission's modules, the kept objects, and the device."""
 
-    def __init__(self, submission: Path, device: str) -> None:
+    def __init__(self, submission: Path, device: str, task_limit: int = 0) -> None:
         self.submission = submission
         self.device = torch.device(device)
+        self.task_limit = task_limit
+        """Processes and threads the submission may run (0: not counted here)."""
         self.handles: dict[str, Any] = {}
         self.modules: dict[str, Any] = {}
         self.provided: dict[int, nn.Module] = {}
@@ -393,6 +401,7 @@ def serve(state: WorkerState, inbox, outbox) -> None:
             if handler is None:
                 raise RequestError(f"unknown op {request.get('op')!r}")
             reply, out = handler(state, request, tensors)
+            check_tasks(state.task_limit)
             write_message(outbox, {"ok": True, **reply}, out)
         except BaseException as error:  # noqa: BLE001 - the submission may raise anything, even SystemExit
             if isinstance(error, KeyboardInterrupt):
@@ -400,7 +409,7 @@ def serve(state: WorkerState, inbox, outbox) -> None:
             kind = "request" if isinstance(error, RequestError) else "submission"
             text = _text(error)
             message = (text if kind == "request" else type(error).__name__ + (f": {text}" if text else ""))[:2000]
-            write_message(outbox, {"ok": False, "kind": kind, "error": message,
+            write_message(outbox, {"ok": False, "kind": kind, "error": message, "stop": isinstance(error, TooManyTasks),
                                    "where": student_location(error, state.submission)})
 
 
@@ -430,6 +439,16 @@ def _hide_kit() -> None:
     sys.meta_path.insert(0, _HiddenPackages())
 
 
+def check_tasks(limit: int) -> None:
+    """Raise TooManyTasks when this PID namespace holds more than ``limit`` tasks besides its init (0: no limit).
+
+    The sandbox's init counts them too, but only every 50 ms: counting here, before each reply,
+    charges the request that started them, whatever the timing.
+    """
+    if limit and tasks() > limit + 1:
+        raise TooManyTasks(f"your code ran more than {limit} processes and threads (the sandbox's limit)")
+
+
 def exact_float32() -> None:
     """No TF32 on CUDA: numerics are compared with the reference's float32 on the CPU.
 
@@ -448,9 +467,10 @@ def main(argv: list[str]) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
+    task_limit = int(os.environ.pop(TASK_LIMIT_VARIABLE, "0") or 0)
     _hide_kit()
     sys.path.insert(0, str(submission))
-    serve(WorkerState(submission, device), inbox, outbox)
+    serve(WorkerState(submission, device, task_limit), inbox, outbox)
 
 
 if __name__ == "__main__":
