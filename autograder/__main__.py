@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -38,38 +39,131 @@ def run_skeletons(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_golden(args: argparse.Namespace) -> int:
+    """Record golden/ from solutions/, or with --check report stale files and exit 1."""
+    from autograder.checks import CHECKS
+    from autograder.golden_files import record, stale
+    from autograder.rubric import RubricError, load_rubric
+
+    try:
+        rubric = load_rubric(args.rubric, CHECKS)
+    except RubricError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        problems = stale(rubric)
+        for problem in problems[:30]:
+            print(f"golden/{problem}")
+        print("golden/ is stale: run `python -m autograder golden` to record it" if problems else
+              "golden/ matches the reference solutions")
+        return 1 if problems else 0
+    written = record(rubric)
+    size = sum(path.stat().st_size for path in written)
+    print(f"golden/: {len(written)} files, {size / 1024:.0f} kB")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Grade a folder or notebook with the visible checks, the reference's values from golden/."""
+    submission = Path(args.path)
+    problem = _submission_problem(submission)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from autograder.golden_files import visible_rubric
+    from autograder.grade import grade
+    from autograder.report import format_report
+
+    rubric, device = _rubric_and_device(args)
+    if rubric is None:
+        return 2
+    visible = visible_rubric(rubric)
+    graded = grade(submission, visible, device, sandbox="off", reference="replay")
+    print(format_report(graded.results, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
+    hidden = len(rubric.checks) - len(visible.checks)
+    if hidden:
+        print(f"{hidden} more checks run when instructors grade, after the due date.")
+    elif importlib.util.find_spec("autograder.checks.hidden") is None:  # a student copy
+        print("More checks run when instructors grade, after the due date.")
+    return 0
+
+
+def run_notebook(args: argparse.Namespace) -> int:
+    """Build the lab notebook (nbgrader source) from notebooks/lab3.py, solutions/ and grading.yml,
+    or with --check report drift and exit 1."""
+    from autograder.lab_notebook import TemplateError, drifted, write_notebook
+
+    try:
+        if args.check:
+            problems = drifted()
+            for problem in problems:
+                print(f"{problem}: run `python -m autograder notebook` to rebuild it")
+            if not problems:
+                print("the lab notebook matches notebooks/lab3.py, solutions/ and grading.yml")
+            return 1 if problems else 0
+        print(f"wrote {write_notebook().relative_to(paths.ROOT)}")
+    except TemplateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """Write the student bundle (no solutions, no hidden checks) into OUT."""
+    from autograder.checks import CHECKS
+    from autograder.release import ReleaseError, release
+    from autograder.rubric import RubricError, load_rubric
+
+    try:
+        rubric = load_rubric(args.rubric, CHECKS)
+        files = release(Path(args.out), rubric, Path(args.rubric).read_text(encoding="utf-8"), kit_url=args.kit_url)
+    except (RubricError, ReleaseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: the student bundle, {len(files)} files; try it there with `pytest` "
+          "and `python -m autograder check`")
+    return 0
+
+
+def _submission_problem(submission: Path) -> str:
+    """Why ``submission`` cannot be graded ("" when it can be): it must be a folder or a notebook."""
+    if not submission.exists():
+        return f"{submission} does not exist (expected a folder laid out like skeletons/, or a .ipynb notebook)"
+    if not submission.is_dir() and submission.suffix != ".ipynb":
+        return f"{submission} is a file, not a folder laid out like skeletons/ or a .ipynb notebook"
+    return ""
+
+
 def _rubric_and_device(args: argparse.Namespace):
-    """The rubric and the device named by ``--rubric`` and ``--device``; RubricError or ValueError if unusable."""
+    """The rubric and the device named by ``--rubric`` and ``--device``; (None, None) after printing why
+    when either is unusable."""
     from autograder.checks import CHECKS
     from autograder.grade import resolve_device
-    from autograder.rubric import load_rubric
+    from autograder.rubric import RubricError, load_rubric
 
-    return load_rubric(args.rubric, CHECKS), resolve_device(args.device)
+    try:
+        return load_rubric(args.rubric, CHECKS), resolve_device(args.device)
+    except (RubricError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, None
 
 
 def run_grade(args: argparse.Namespace) -> int:
     """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
     submission = Path(args.path)
-    if not submission.exists():
-        print(f"error: {submission} does not exist (expected a folder laid out like skeletons/)", file=sys.stderr)
-        return 2
-    if not submission.is_dir() and submission.suffix != ".ipynb":
-        print(f"error: {submission} is a file, not a folder laid out like skeletons/ or a .ipynb notebook",
-              file=sys.stderr)
-        return 2
+    problem = _submission_problem(submission)
     if Path(args.results).is_dir():
-        print(f"error: --results {args.results} is a folder; give the path of the JSON file to write", file=sys.stderr)
+        problem = problem or f"--results {args.results} is a folder; give the path of the JSON file to write"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     # Imported only now: the checks import torch, and a mistyped path should not wait for it.
     from autograder.grade import grade
     from autograder.report import format_report, write_results
-    from autograder.rubric import RubricError
     from autograder.sandbox import SandboxUnavailable
 
-    try:
-        rubric, device = _rubric_and_device(args)
-    except (RubricError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    rubric, device = _rubric_and_device(args)
+    if rubric is None:
         return 2
     start = time.perf_counter()
     try:
@@ -94,8 +188,10 @@ def run_batch(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"error: {folder} is not a folder of submissions", file=sys.stderr)
         return 2
+    rubric, device = _rubric_and_device(args)
+    if rubric is None:
+        return 2
     try:
-        rubric, device = _rubric_and_device(args)
         shard = Shard.parse(args.shard) if args.shard else None
         note = Sandbox(args.sandbox, Limits(**rubric.sandbox)).note(device)
     except (RubricError, ValueError, SandboxUnavailable) as error:
@@ -144,6 +240,29 @@ def _grade_parser(parser: argparse.ArgumentParser) -> None:
     _rubric_and_device_options(parser)
 
 
+def _check_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default="skeletons",
+                        help="your work: a folder laid out like skeletons/ (default: skeletons), or a .ipynb notebook")
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _golden_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="only report whether golden/ is up to date")
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+
+
+def _notebook_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="only report whether the notebook is up to date")
+
+
+def _release_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", help="a new (or empty) folder for the student bundle")
+    parser.add_argument("--kit-url", default="", help="where students will download the bundle as a .zip: the "
+                                                       "released notebook's first cell fetches it on Colab")
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+
+
 def _models_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
@@ -156,7 +275,11 @@ def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
     "grade": (run_grade, _grade_parser, "grade one submission folder against the reference solutions"),
     "batch": (run_batch, _batch_parser, "grade a folder of submission folders into a gradebook (resumable)"),
+    "check": (run_check, _check_parser, "self-check: the visible checks, without solutions/ (from golden/)"),
+    "golden": (run_golden, _golden_parser, "record golden/ (the reference's values for the visible checks)"),
     "gradescope": (run_gradescope, _gradescope_parser, "build the Gradescope autograder package (zip)"),
+    "notebook": (run_notebook, _notebook_parser, "build the lab notebook (nbgrader source) in notebooks/source/"),
+    "release": (run_release, _release_parser, "write the student bundle: skeletons, notebook, golden files, tests"),
     "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
     "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
 }

@@ -48,6 +48,24 @@ class LayerCall:
         return f"{self.name} ({self.kind}: {shapes})"
 
 
+@dataclass
+class ReferenceWeights:
+    """What a transplant needs of the reference: its tensors, its parameters' order and each
+    layer's own buffers (BatchNorm statistics). Data alone, so that it can be recorded."""
+
+    state: dict[str, torch.Tensor]
+    """Parameters and buffers by full name (``layer1.0.bn1.running_mean``)."""
+    parameters: list[str]
+    """Every parameter's full name, in registration order."""
+    layer_buffers: dict[str, list[str]]
+    """Module path -> the local names of its own buffers."""
+
+    @classmethod
+    def of(cls, model: nn.Module) -> "ReferenceWeights":
+        return cls(dict(model.state_dict(keep_vars=False)), [n for n, _ in model.named_parameters()],
+                   {name: [b for b, _ in module.named_buffers(recurse=False)] for name, module in model.named_modules()})
+
+
 class AlignmentError(ValueError):
     """The submission's layers cannot be matched to the reference's; the message says where."""
 
@@ -157,7 +175,7 @@ def _split(ref_tensors: list[torch.Tensor], students: list[LayerCall]) -> Option
 
 
 def transplant(
-    reference: nn.Module,
+    reference: nn.Module | ReferenceWeights,
     ref_layers: list[LayerCall],
     stu_layers: list[LayerCall],
     stu_parameters: list[tuple[str, Shape]],
@@ -171,8 +189,9 @@ def transplant(
     worker describes it. ``ref_skip`` / ``stu_skip``: modules passed in by the grader, which
     already hold the same weights on both sides. Raises AlignmentError naming the first pair of layers that differ.
     """
-    state = dict(reference.state_dict(keep_vars=False))
-    buffers = _buffer_copier(reference, stu_buffers)
+    weights = ReferenceWeights.of(reference) if isinstance(reference, nn.Module) else reference
+    state = weights.state
+    buffers = _buffer_copier(weights, stu_buffers)
     try:
         out = _in_order(state, ref_layers, stu_layers, buffers)
     except AlignmentError:
@@ -180,21 +199,21 @@ def transplant(
         if out is None:
             raise
     covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
-    loose_ref = [(n, p) for n, p in reference.named_parameters() if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
+    loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
     loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not _under(n.rpartition(".")[0], stu_skip)]
     out.update(_match_loose(loose_ref, loose_stu))
     return out
 
 
-def _buffer_copier(reference: nn.Module, stu_buffers: list[tuple[str, Shape]]) -> Callable:
+def _buffer_copier(weights: ReferenceWeights, stu_buffers: list[tuple[str, Shape]]) -> Callable:
     """``copy(ref, student, out)``: the reference layer's own buffers (BatchNorm statistics) into ``out``."""
-    modules = dict(reference.named_modules())
     shapes = dict((n, tuple(s)) for n, s in stu_buffers)
 
     def copy(ref: LayerCall, student: LayerCall, out: dict) -> None:
-        for buffer_name, buffer in modules[ref.name].named_buffers(recurse=False):
+        for buffer_name in weights.layer_buffers.get(ref.name, []):
+            buffer = weights.state.get(_full(ref, buffer_name))  # None: a non-persistent buffer
             target = _full(student, buffer_name)
-            if shapes.get(target) == tuple(buffer.shape):
+            if buffer is not None and shapes.get(target) == tuple(buffer.shape):
                 out[target] = buffer
 
     return copy

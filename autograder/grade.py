@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 
 from autograder.align import AlignmentError
-from autograder.checks import CHECKS
+from autograder.checks import CHECKS, golden
 from autograder.checks.common import Outcome
 from autograder.checks.registry import CheckSpec
 from autograder.client import SubmissionError, Worker, WorkerFailure
@@ -70,18 +70,23 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
     return f"{spec.component}: the grader could not finish this check ({type(error).__name__}: {error}); scored 0"
 
 
-def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Path,
-              training: Optional[dict] = None, forbidden: Sequence[ForbiddenRule] = ()) -> Outcome:
+def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Optional[Path],
+              training: Optional[dict] = None, forbidden: Sequence[ForbiddenRule] = (),
+              reference: str = "live", golden_folder: Optional[Path] = None) -> Outcome:
     """Run one check; any failure scores 0 with the reason (fail closed).
 
     A check whose modules contain a forbidden library class (the rubric's from-scratch rule)
-    also scores 0, whatever it measured.
+    also scores 0, whatever it measured. ``reference``: how the check gets the reference's
+    values, a mode of ``autograder.checks.golden`` (live, record, replay), with golden files in
+    ``golden_folder``. ``submission``: the folder whose ``<module>.py`` the check needs (None: a
+    notebook's namespace, which holds every module's definitions).
     """
-    if not (submission / f"{spec.module}.py").is_file():
+    if submission is not None and not (submission / f"{spec.module}.py").is_file():
         return Outcome(0.0, f"{spec.component}: {spec.module}.py not found in the submission")
     session = Session(worker, rule.timeout_s, training)
     try:
-        outcome = spec.run(session, rule)
+        with golden.checking(spec.id, reference, golden_folder):
+            outcome = spec.run(session, rule)
     except Exception as error:  # noqa: BLE001 - whatever happened, the check scores 0 and says why
         return Outcome(0.0, _explain(spec, error))
     used = sorted({v for built in session.built for v in violations(built.modules, list(forbidden))})
@@ -92,28 +97,31 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Path
     return Outcome(fraction if fraction == fraction else 0.0, outcome.message)
 
 
-def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto") -> Graded:
+def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
+          reference: str = "live", golden_folder: Optional[Path] = None) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
     skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
 
-    ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits.
+    ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits. ``reference``
+    and ``golden_folder``: where the reference's values come from (see ``run_check``).
     """
+    checking = {"reference": reference, "golden_folder": golden_folder}
     submission = Path(submission).resolve()
     device = resolve_device(device)
     confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
     notes = [confinement.note(device)]
     if not (submission.is_file() and submission.suffix == ".ipynb"):
-        return _grade_folder(submission, rubric, device, confinement, notes, notebook=False)
+        return _grade_folder(submission, rubric, device, confinement, notes, False, checking)
     with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
         try:
             notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
         except NotebookError as error:
             return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
-        return _grade_folder(Path(folder), rubric, device, confinement, notes, notebook=True)
+        return _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking)
 
 
 def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
-                  notebook: bool) -> Graded:
+                  notebook: bool, checking: dict) -> Graded:
     results = []
     forbidden = resolve(rubric.forbidden)
     with Worker(folder, device, sandbox) as worker:
@@ -122,7 +130,7 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
         for check_id, rule in rubric.checks.items():
             spec = CHECKS[check_id]
             start = time.perf_counter()
-            outcome = run_check(spec, rule, worker, folder, rubric.training, forbidden)
+            outcome = run_check(spec, rule, worker, folder, rubric.training, forbidden, **checking)
             message = outcome.message
             if outcome.fraction < 1:
                 message += f"\nSee the slides: {spec.hint}"

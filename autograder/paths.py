@@ -4,3 +4,5 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 SKELETONS = ROOT / "skeletons"
+GOLDEN = ROOT / "golden"
+"""The reference's recorded values for the visible checks (``autograder.checks.golden``)."""

@@ -389,28 +389,35 @@ def _text(error: BaseException) -> str:
         return "(the exception's message could not be shown)"
 
 
+def answer(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    """The reply (header, tensors) to one request; whatever the submission raises becomes a reply
+    with ``ok`` false, the error and where in the submission it was raised."""
+    try:
+        exact_float32()
+        handler = OPS.get(request.get("op"))
+        if handler is None:
+            raise RequestError(f"unknown op {request.get('op')!r}")
+        reply, out = handler(state, request, tensors)
+        check_tasks(state.task_limit)
+        return {"ok": True, **reply}, out
+    except BaseException as error:  # noqa: BLE001 - the submission may raise anything, even SystemExit
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        kind = "request" if isinstance(error, RequestError) else "submission"
+        text = _text(error)
+        message = (text if kind == "request" else type(error).__name__ + (f": {text}" if text else ""))[:2000]
+        return {"ok": False, "kind": kind, "error": message, "stop": isinstance(error, TooManyTasks),
+                "where": student_location(error, state.submission)}, {}
+
+
 def serve(state: WorkerState, inbox, outbox) -> None:
     while True:
         try:
             request, tensors = read_message(inbox)
         except ProtocolError:
             return
-        try:
-            exact_float32()
-            handler = OPS.get(request.get("op"))
-            if handler is None:
-                raise RequestError(f"unknown op {request.get('op')!r}")
-            reply, out = handler(state, request, tensors)
-            check_tasks(state.task_limit)
-            write_message(outbox, {"ok": True, **reply}, out)
-        except BaseException as error:  # noqa: BLE001 - the submission may raise anything, even SystemExit
-            if isinstance(error, KeyboardInterrupt):
-                raise
-            kind = "request" if isinstance(error, RequestError) else "submission"
-            text = _text(error)
-            message = (text if kind == "request" else type(error).__name__ + (f": {text}" if text else ""))[:2000]
-            write_message(outbox, {"ok": False, "kind": kind, "error": message, "stop": isinstance(error, TooManyTasks),
-                                   "where": student_location(error, state.submission)})
+        reply, out = answer(state, request, tensors)
+        write_message(outbox, reply, out)
 
 
 class _HiddenPackages(importlib.abc.MetaPathFinder):

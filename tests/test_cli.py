@@ -35,3 +35,25 @@ def test_unknown_command_is_a_usage_error():
     result = run_cli("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_notebook_check_passes_on_a_clean_tree(capsys):
+    """`notebook --check` exits 0 when the committed notebook is a fresh build."""
+    assert main(["notebook", "--check"]) == 0
+    assert "matches" in capsys.readouterr().out
+
+
+def test_bad_paths_and_rubrics_are_refused_with_a_message(tmp_path, capsys):
+    """`check`, `grade` and `release` exit 2 and say why, before any grading."""
+    (tmp_path / "notes.txt").write_text("not a submission")
+    (tmp_path / "bad.yml").write_text("total: 1\n")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    cases = [(["check", str(tmp_path / "missing")], "does not exist"),
+             (["check", str(tmp_path / "notes.txt")], "is a file, not a folder"),
+             (["grade", str(tmp_path / "missing")], "does not exist"),
+             (["check", str(paths.SKELETONS), "--rubric", str(tmp_path / "bad.yml")], "missing required top-level key"),
+             (["release", str(tmp_path / "full")], "is not empty")]
+    for args, message in cases:
+        assert main(args) == 2, args
+        assert message in capsys.readouterr().err, args

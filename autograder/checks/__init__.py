@@ -1,10 +1,15 @@
 """All checks, by id. Each component module registers its checks on its own Registry."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 from autograder.checks import attention, gradcam, profiler, resnet, training, vit
 from autograder.checks.registry import CheckSpec
 
 COMPONENT_MODULES = (resnet, attention, gradcam, vit, profiler, training)
+if importlib.util.find_spec("autograder.checks.hidden") is not None:  # a student bundle goes without it
+    COMPONENT_MODULES += (importlib.import_module("autograder.checks.hidden"),)
 
 CHECKS: dict[str, CheckSpec] = {}
 for _module in COMPONENT_MODULES:

@@ -9,7 +9,6 @@ from torch import nn
 from autograder.checks.common import (
     all_of,
     Case,
-    Factory,
     Outcome,
     check_gradients,
     check_numerics,
@@ -119,20 +118,3 @@ def cbam_parameters(session: Session, rule) -> Outcome:
 @registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE)
 def cbam_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])
-
-
-def _resnet_with(attention: str) -> Case:
-    factory = Factory(f"attention.{attention}", {"reduction": 8})
-    return Case("resnet.resnet18", (), {"num_classes": 5, "stem": "cifar", "attention": factory}, (2, 3, 16, 16))
-
-
-@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
-def se_resnet_numerics(session: Session, rule) -> Outcome:
-    """resnet18(attention=SEModule) from your files equals the reference network."""
-    return check_numerics(session, _resnet_with("SEModule"), rule.tolerance)
-
-
-@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
-def cbam_resnet_numerics(session: Session, rule) -> Outcome:
-    """resnet18(attention=CBAM) from your files equals the reference network."""
-    return check_numerics(session, _resnet_with("CBAM"), rule.tolerance)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from autograder import remote
-from autograder.align import AlignmentError, reference_calls, student_calls, transplant
+from autograder.align import AlignmentError, LayerCall, ReferenceWeights, reference_calls, student_calls, transplant
+from autograder.checks import golden
 from autograder.remote import Session
 
 Shape = tuple[int, ...]
@@ -232,7 +233,8 @@ def check_output_shapes(session: Session, cases: list[Case]) -> Outcome:
     """Each case's output shape equals the reference's; the fraction of cases that pass."""
     problems = []
     for index, case in enumerate(cases):
-        expected = tuple(case.build_reference().eval()(case.make_input(index)).shape)
+        expected = golden.reference(f"{case!r} input {index}: output shape",
+                                    lambda: tuple(case.build_reference().eval()(case.make_input(index)).shape))
         case.build_student(session, "shape")
         got = session.forward("shape", case.make_input(index)).outputs
         shape = tuple(got[0].shape) if got else None
@@ -255,7 +257,8 @@ def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
     """Each case's trainable parameter count equals the reference's."""
     problems = []
     for case in cases:
-        expected = sum(p.numel() for p in case.build_reference().parameters() if p.requires_grad)
+        expected = golden.reference(f"{case!r}: trainable parameters",
+                                    lambda: sum(p.numel() for p in case.build_reference().parameters() if p.requires_grad))
         got = case.build_student(session, "count").trainable
         if got != expected:
             problems.append(f"{case.label().split(' on input')[0]}: expected {expected:,} parameters, got {got:,}")
@@ -263,41 +266,152 @@ def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
                         "configurations have the expected parameter count")
 
 
+TensorSpec = tuple[str, Shape, str]
+"""(full name, shape, role) of a reference tensor the weight recipe fills; roles in ``recipe_weights``."""
+
+
+def tensor_specs(model: nn.Module, skip: tuple[str, ...]) -> list[TensorSpec]:
+    """The parameters (and norm statistics) of ``model`` outside ``skip``, with the role that sets
+    how the recipe draws them."""
+    specs = []
+    for module_name, module in model.named_modules():
+        if module_name and any(module_name == p or module_name.startswith(p + ".") for p in skip):
+            continue
+        prefix = f"{module_name}." if module_name else ""
+        for name, param in module.named_parameters(recurse=False):
+            if isinstance(module, NORMS):
+                role = "norm_weight" if name == "weight" else "norm_bias"
+            elif param.dim() >= 2:
+                role = "loose" if not module_name else "weight"
+            else:
+                role = "bias"
+            specs.append((prefix + name, tuple(param.shape), role))
+        if isinstance(module, NORMS):
+            specs += [(prefix + name, tuple(buffer.shape), name) for name, buffer in module.named_buffers(recurse=False)
+                      if name in ("running_mean", "running_var")]
+    return specs
+
+
+def recipe_weights(specs: list[TensorSpec], seed: int) -> dict[str, torch.Tensor]:
+    """Non-trivial weights drawn from ``seed`` by name, shape and role alone (no reference code):
+    layer weights He-scaled by their fan-in, small biases, norms' affine and running statistics
+    away from 1 and 0, loose tensors (a CLS token, positions) at scale 0.5."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(shape: Shape) -> torch.Tensor:
+        return torch.randn(shape, generator=generator)
+
+    out = {}
+    for name, shape, role in specs:
+        if role == "weight":
+            fan_in = max(1, torch.Size(shape).numel() // shape[0])
+            out[name] = draw(shape) * (2.0 / fan_in) ** 0.5
+        elif role == "norm_weight":
+            out[name] = 1 + 0.2 * draw(shape)
+        elif role == "norm_bias":
+            out[name] = 0.2 * draw(shape)
+        elif role == "running_mean":
+            out[name] = 0.1 * draw(shape)
+        elif role == "running_var":
+            out[name] = 0.5 + torch.rand(shape, generator=generator)
+        elif role == "loose":
+            out[name] = 0.5 * draw(shape)
+        elif role == "bias":
+            out[name] = 0.1 * draw(shape)
+        else:
+            raise ValueError(f"unknown tensor role {role!r} for {name}")
+    return out
+
+
 @dataclass
 class Transplanted:
     """A reference module and the submission's equivalent holding the same weights."""
 
-    reference: nn.Module
+    reference: Optional[nn.Module]
+    """None where the reference is replayed from golden files."""
     name: str
     """Handle of the submission's module in the worker."""
     description: remote.Description
+    key: str
+    """Names this reference (case, seed, preparation) among the check's golden values."""
+
+    def computed(self, what: str, compute: Callable[[nn.Module], Any]) -> Any:
+        """``compute(reference)``, or its recorded value (see ``golden``)."""
+        return golden.reference(f"{self.key}: {what}", lambda: compute(self.reference))
+
+    def restore(self) -> None:
+        """Back to float32 after a computation in float64 (live reference only)."""
+        if self.reference is not None:
+            self.reference.float()
+
+
+def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module], None]], key: str):
+    """(live reference module or None, its weights, its layer calls, the modules passed in)."""
+    live: dict[str, nn.Module] = {}
+
+    def describe() -> dict:
+        torch.manual_seed(seed)
+        provided: list = []
+        reference = case.build_reference(provided)
+        kept = {id(m) for m in provided}
+        skip = tuple(n for n, m in reference.named_modules() if n and id(m) in kept)
+        specs = tensor_specs(reference, skip)
+        reference.load_state_dict(recipe_weights(specs, seed), strict=False)
+        reference.eval()
+        if prepare is not None:
+            prepare(reference)
+        live["module"] = reference
+        x = case.make_input(seed)
+        layers = reference_calls(reference, lambda: reference(x), skip)
+        modules = dict(reference.named_modules())
+        numbers: dict[int, int] = {0: 0}
+        return {"specs": specs, "skip": skip,
+                "parameters": [n for n, _ in reference.named_parameters() if not _under_any(n, skip)],
+                "layer_buffers": {layer.name: [b for b, _ in modules[layer.name].named_buffers(recurse=False)]
+                                  for layer in layers},
+                "layers": [(layer.name, layer.kind, layer.params, _numbered(layer.source, numbers)) for layer in layers]}
+
+    if prepare is not None and golden.mode() != "live":
+        raise golden.GoldenMissing(f"{key}: a prepared reference is computed live only")
+    recorded = golden.reference(f"{key}: weights and layers", describe)
+    names = {spec[0] for spec in recorded["specs"]}
+    if "module" in live:  # the recipe's tensors, as prepare left them
+        state = {name: tensor for name, tensor in live["module"].state_dict().items() if name in names}
+    else:
+        state = recipe_weights([tuple(spec) for spec in recorded["specs"]], seed)
+    weights = ReferenceWeights(state, list(recorded["parameters"]), {k: list(v) for k, v in recorded["layer_buffers"].items()})
+    layers = [LayerCall(name, kind, tuple((n, tuple(s)) for n, s in params), source)
+              for name, kind, params, source in recorded["layers"]]
+    return live.get("module"), weights, layers, tuple(recorded["skip"])
+
+
+def _numbered(source: int, numbers: dict[int, int]) -> int:
+    """A layer's input address as 1, 2, ... in order of first use (addresses differ from run to run;
+    only which layers share an input matters), 0 for unknown."""
+    return numbers.setdefault(source, len(numbers))
+
+
+def _under_any(name: str, prefixes: tuple[str, ...]) -> bool:
+    module = name.rpartition(".")[0]
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
 def transplanted(session: Session, case: Case, name: str, seed: int = 0,
                  prepare: Optional[Callable[[nn.Module], None]] = None) -> Transplanted:
-    """Build both, give the reference non-trivial weights, copy them into the submission's module.
+    """Build both, give the reference the recipe's weights, copy them into the submission's module.
 
     ``prepare`` may change the reference's weights (e.g. zero a branch) before they are copied.
     """
-    torch.manual_seed(seed)
-    provided: list = []
-    reference = case.build_reference(provided)
-    kept = {id(m): {k: v.clone() for k, v in m.state_dict().items()} for m in provided}
-    randomize(reference, seed).eval()
-    for module in provided:  # passed-in modules keep the weights the submission received
-        module.load_state_dict(kept[id(module)])
-    if prepare is not None:
-        prepare(reference)
-    ref_skip = tuple(n for n, m in reference.named_modules() if n and id(m) in kept)
+    key = f"{case!r} seed {seed}" + (f" prepared by {prepare.__name__}" if prepare is not None else "")
+    reference, weights, ref_layers, ref_skip = _reference_side(case, seed, prepare, key)
     description = case.build_student(session, name)
     x = case.make_input(seed)
-    ref_layers = reference_calls(reference, lambda: reference(x), ref_skip)
     trace = session.forward(name, x, trace=True).trace
     stu_skip = tuple(description.provided)
-    state = transplant(reference, ref_layers, student_calls(trace, stu_skip), description.parameters,
+    state = transplant(weights, ref_layers, student_calls(trace, stu_skip), description.parameters,
                        description.buffers, ref_skip, stu_skip)
     session.load(name, state)
-    return Transplanted(reference, name, description)
+    return Transplanted(reference, name, description, key)
 
 
 def max_error(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -321,19 +435,21 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: Opt
     except AlignmentError as error:
         return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
     problems = []
+    variant_outputs = {variant: pair.computed(f"variant {variant}", lambda ref, compute=compute: compute(ref.double(), x64))
+                       for x64 in [case.make_input(1).double()] for variant, compute in (variants or {}).items()}
     for dtype, torch_dtype in (("float32", torch.float32), ("float64", torch.float64)):
         tol = tolerances[dtype]
         x = case.make_input(1).to(torch_dtype)
-        want = pair.reference.to(torch_dtype)(x)
+        want = pair.computed(f"output in {dtype}", lambda ref: ref.to(torch_dtype)(x))
         got = session.forward(pair.name, x, dtype=dtype).outputs
         if not got or not close(got[0], want, tol.atol, tol.rtol):
             detail = f"shape {tuple(got[0].shape)} vs {tuple(want.shape)}" if got and got[0].shape != want.shape else (
                 f"max abs error {max_error(got[0], want):.3g} (tolerance {tol.atol:g} + {tol.rtol:g} x |expected|)" if got else "no tensor output")
             problems.append(f"{dtype}: {detail}")
-            for variant, compute in (variants or {}).items():
-                if got and dtype == "float64" and close(got[0], compute(pair.reference, x), tol.atol, tol.rtol):
+            for variant, output in variant_outputs.items():
+                if got and dtype == "float64" and close(got[0], output, tol.atol, tol.rtol):
                     problems.append(f"your output matches a known alternative: {variant}")
-    pair.reference.float()
+    pair.restore()
     if problems:
         return failed(f"{case.label()}: output differs from the reference with the same weights\n" + "\n".join(problems))
     return passed(f"{case.label()}: output equals the reference's with the same weights (float32 and float64)")
@@ -346,11 +462,15 @@ def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
     except AlignmentError as error:
         return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
     x = case.make_input(2).double()
-    reference = pair.reference.double()
-    x_ref = x.clone().requires_grad_(True)
-    out = reference(x_ref)
-    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    (want,) = torch.autograd.grad((out * upstream).sum(), x_ref)
+
+    def input_gradient(reference: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        x_ref = x.clone().requires_grad_(True)
+        out = reference.double()(x_ref)
+        upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        return upstream, torch.autograd.grad((out * upstream).sum(), x_ref)[0]
+
+    upstream, want = pair.computed("upstream and input gradient", input_gradient)
+    pair.restore()
     result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
     missing = [name.split(".", 2)[-1] for name in result.missing_grads]
     tol = tolerances["float64"]

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
+from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.remote import Session, handle, ref
 
@@ -30,6 +31,11 @@ TARGET_LAYER = "2"
 def probe_model() -> nn.Module:
     """The probe CNN with its fixed weights, in eval mode (grader side)."""
     return PROBE_CNN.build().eval()
+
+
+def _reference_maps(model: nn.Module, x: torch.Tensor, class_idx) -> torch.Tensor:
+    with reference_attr("gradcam.GradCAM")(model, model[int(TARGET_LAYER)]) as cam:
+        return cam(x, class_idx)
 
 
 def _variant_cam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, weighting: str) -> torch.Tensor:
@@ -63,11 +69,9 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
     PROBE_CNN.install(session, "cnn")
     session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
     x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(12))
-    GradCAM = reference_attr("gradcam.GradCAM")
     problems = []
     for class_idx in (None, 2, [4, 0, 1]):
-        with GradCAM(model, model[int(TARGET_LAYER)]) as cam:
-            want = cam(x, class_idx)
+        want = golden.reference(f"maps for class_idx={class_idx!r}", lambda: _reference_maps(model, x, class_idx))
         result = session.call(handle("cam"), {"x": x}, args=[{"$tensor": "x"}], kwargs={"class_idx": class_idx},
                               model="cnn", mode="eval")
         got = result.outputs[0] if result.outputs else None

@@ -19,12 +19,8 @@ from autograder.checks.common import (
     check_numerics,
     check_output_shapes,
     check_parameter_counts,
-    close,
-    failed,
     generated,
-    max_error,
     passed,
-    transplanted,
 )
 from autograder.checks.registry import Registry
 from autograder.remote import Session
@@ -112,51 +108,6 @@ VARIANTS: dict[str, dict[str, Callable]] = {
 
 
 
-def check_skip_path(session: Session, kind: BlockKind, rule) -> Outcome:
-    """With the residual branch zeroed the block passes the upstream gradient through."""
-    width = 5 * kind.expansion
-    case = block_case(kind, 2, width, 5, 1, 6)
-
-    def zero_branch(reference: nn.Module) -> None:
-        with torch.no_grad():
-            for param in getattr(reference, kind.last_layer).parameters():
-                param.zero_()
-
-    pair = transplanted(session, case, "skip", prepare=zero_branch)
-    x = case.make_input(5).double()
-    upstream = torch.randn(x.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), upstream=[upstream])
-    got = result.input_grads.get("x0")
-    if got is None:
-        return failed(f"{case.label()}: no gradient reaches the input through the shortcut")
-    # The reference's own gradient (upstream, or upstream * (x > 0) after the final ReLU): a mask
-    # taken from the submission's output would let an all-zero output pass.
-    x_ref = x.clone().requires_grad_(True)
-    (expected,) = torch.autograd.grad((pair.reference.double()(x_ref) * upstream).sum(), x_ref)
-    pair.reference.float()
-    what = "the upstream gradient unchanged (identity shortcut, nothing after the addition)" if kind.preactivation \
-        else "the upstream gradient masked by the final ReLU"
-    tol = rule.tolerance["float64"]
-    if close(got, expected, tol.atol, tol.rtol):
-        return passed(f"{case.label()}: with the residual branch zeroed, the input receives {what}")
-    error = f"max abs difference {max_error(got, expected):.3g}" if got.shape == expected.shape else \
-        f"gradient shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
-    return failed(f"{case.label()}: with the residual branch zeroed, the input should receive {what}; {error}")
-
-
-TANH_ATTENTION = Provided(["Tanh"], factory=True)
-
-
-def attention_case(kind: BlockKind) -> Case:
-    return block_case(kind, 2, 4, 6, 2, 7, attention=TANH_ATTENTION)
-
-
-def _attention_after_block(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    variant = copy.deepcopy(reference)
-    variant.attention = None
-    return torch.tanh(variant(x))
-
-
 def _register_block_checks(key: str, kind: BlockKind) -> None:
     component = kind.target.split(".")[1]
 
@@ -175,15 +126,6 @@ def _register_block_checks(key: str, kind: BlockKind) -> None:
     @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide)
     def gradients(session: Session, rule) -> Outcome:
         return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
-
-    @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow")
-    def skip_path(session: Session, rule) -> Outcome:
-        return check_skip_path(session, kind, rule)
-
-    @registry.check(f"part1.{key}.attention_placement", "resnet", component, "Part 2, 'Integrating attention in ResNet blocks'")
-    def attention_placement(session: Session, rule) -> Outcome:
-        variants = {"attention applied after the addition": _attention_after_block}
-        return check_numerics(session, attention_case(kind), rule.tolerance, variants)
 
 
 for _key, _kind in BLOCKS.items():

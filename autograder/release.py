@@ -1,0 +1,161 @@
+"""The student bundle: ``python -m autograder release OUT``.
+
+OUT holds what a student needs to do the lab and check their work without the reference
+solutions: skeletons/ (their work), the released notebook (``nbgrader generate_assignment`` of
+notebooks/source), the grader without the checks graded after the due date
+(autograder/checks/hidden.py), golden/ for the visible checks, a rubric of those checks, the
+student tests and README (from student/), and requirements.txt.
+
+The release refuses a rubric whose visibility disagrees with where the checks live: a check of
+hidden.py shown before the due date (its code would have to ship), or a check outside hidden.py
+kept from students (its code would ship anyway).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import paths
+from autograder.golden_files import SHOWN, stale, visible_rubric
+from autograder.rubric import Rubric
+
+HIDDEN_CHECKS_FILE = Path("autograder/checks/hidden.py")
+LEFT_OUT = (HIDDEN_CHECKS_FILE, Path("autograder/release.py"), Path("autograder/lab_notebook.py"))
+"""Kit files a student copy does without: the hidden checks, and the tools that need solutions/."""
+STUDENT = paths.ROOT / "student"
+REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
+                "scikit-learn", "nbformat", "pytest", "jupyterlab")
+"""What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits)."""
+PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = -ra\n"
+KIT_URL_LINE = re.compile(r'^KIT_URL = ""', re.M)
+SOURCE_NOTEBOOK = paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb"
+
+
+class ReleaseError(RuntimeError):
+    """The bundle cannot be made as asked; the message says why."""
+
+
+def hidden_check_ids() -> set[str]:
+    """The ids registered by hidden.py (empty in a student copy)."""
+    from autograder.checks import COMPONENT_MODULES
+
+    return {check_id for module in COMPONENT_MODULES if module.__name__ == "autograder.checks.hidden"
+            for check_id in module.registry.checks}
+
+
+def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = True, kit_url: str = "") -> list[Path]:
+    """Write the student bundle into ``out`` (which must be missing or empty); returns its files.
+
+    ``kit_url``: where students will download the bundle as a .zip, written into the released
+    notebook's first cell (it fetches the kit on Colab).
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ReleaseError(f"{out} is not empty; give a new folder")
+    _check_visibility(rubric)
+    if check_golden:
+        problems = stale(rubric)
+        if problems:
+            raise ReleaseError("golden/ is stale (run `python -m autograder golden`): " + "; ".join(problems[:3]))
+    visible = visible_rubric(rubric)
+    out.mkdir(parents=True, exist_ok=True)
+    for source in sorted((paths.ROOT / "autograder").rglob("*.py")):
+        relative = source.relative_to(paths.ROOT)
+        if relative not in LEFT_OUT:
+            _copy(source, out / relative)
+    for source in sorted(paths.SKELETONS.glob("*.py")):
+        _copy(source, out / "skeletons" / source.name)
+    for check_id in visible.checks:
+        name = f"{check_id}.pt"
+        _copy(paths.GOLDEN / name, out / "golden" / name)
+    _copy(STUDENT / "test_lab.py", out / "tests" / "test_lab.py")
+    _copy(STUDENT / "README.md", out / "README.md")
+    (out / "grading.yml").write_text(student_rubric_text(rubric_text, rubric), encoding="utf-8")
+    (out / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n", encoding="utf-8")
+    (out / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    if SOURCE_NOTEBOOK.is_file():
+        released_notebook(SOURCE_NOTEBOOK, out / "lab3.ipynb", kit_url)
+    return sorted(path for path in out.rglob("*") if path.is_file())
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def _check_visibility(rubric: Rubric) -> None:
+    hidden_code = hidden_check_ids()
+    shown_hidden = sorted(c for c in hidden_code if rubric.checks[c].visibility == SHOWN)
+    if shown_hidden:
+        raise ReleaseError(f"{', '.join(shown_hidden)}: visible in the rubric, but the code is in {HIDDEN_CHECKS_FILE}, "
+                           "which students do not get; make it after_due_date or move it out of that file")
+    kept_back = sorted(c for c, rule in rubric.checks.items() if rule.visibility != SHOWN and c not in hidden_code)
+    if kept_back:
+        raise ReleaseError(f"{', '.join(kept_back)}: hidden from students in the rubric, but its code ships with "
+                           f"the grader; move it into {HIDDEN_CHECKS_FILE} or make it visible")
+
+
+def student_rubric_text(text: str, rubric: Rubric) -> str:
+    """``grading.yml`` with the hidden checks' lines removed and the totals of what is left."""
+    hidden = [c for c, rule in rubric.checks.items() if rule.visibility != SHOWN]
+    kept_points = sum(rule.points for rule in rubric.checks.values() if rule.visibility == SHOWN)
+    lines = [line for line in text.splitlines()
+             if not any(re.match(rf"\s+{re.escape(c)}\s*:", line) for c in hidden)]
+    manual = sum(item.points for item in rubric.manual.values() if not item.bonus)
+    replaced = {"code_points": kept_points, "total": kept_points + manual}
+    out = []
+    for line in lines:
+        key = line.split(":", 1)[0]
+        out.append(f"{key}: {_number(replaced[key])}" if key in replaced else line)
+    header = (f"# Student copy: the {len(rubric.checks) - len(hidden)} visible checks ({_number(kept_points)} of "
+              f"{_number(rubric.code_points)} code points); {len(hidden)} more are graded after the due date.\n")
+    return header + "\n".join(out) + "\n"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def released_notebook(source: Path, target: Path, kit_url: str = "") -> None:
+    """What ``nbgrader generate_assignment`` makes of ``source``: solutions and hidden tests
+    removed, in a throwaway course folder; ``kit_url`` set in the first cell that asks for it."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="lab3-release-") as course:
+        folder = Path(course) / "source" / "lab3"
+        folder.mkdir(parents=True)
+        shutil.copyfile(source, folder / source.name)
+        config = Config()
+        config.CourseDirectory.root = course
+        config.CourseDirectory.course_id = "lab3"
+        config.CourseDirectory.db_url = f"sqlite:///{Path(course) / 'gradebook.db'}"
+        # nbgrader runs the `alembic` command of its environment, which need not be on PATH.
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+        try:
+            result = NbGraderAPI(config=config).generate_assignment("lab3", force=True, create=True)
+        finally:
+            os.environ["PATH"] = path
+        made = Path(course) / "release" / "lab3" / source.name
+        if not result.get("success") or not made.is_file():
+            log = "\n".join(str(result.get("log") or "").splitlines()[-15:])
+            raise ReleaseError(f"nbgrader could not release {source}:\n{log}")
+        _copy(made, target)
+    if kit_url:
+        _set_kit_url(target, kit_url)
+
+
+def _set_kit_url(notebook: Path, url: str) -> None:
+    import nbformat
+
+    data = nbformat.read(notebook, as_version=4)
+    cell = next((c for c in data.cells if c.cell_type == "code" and KIT_URL_LINE.search(c.source)), None)
+    if cell is None:
+        raise ReleaseError(f"{notebook}: no cell sets KIT_URL, so --kit-url has nowhere to go")
+    cell.source = KIT_URL_LINE.sub(lambda m: f"KIT_URL = {url!r}", cell.source, count=1)
+    nbformat.write(data, notebook)

@@ -1,0 +1,92 @@
+"""Golden files: the reference's values for the visible checks, replayed where solutions/ is absent.
+
+The committed golden/ must equal a fresh recording (within float rounding), a tampered copy must be
+reported, and grading with replayed values must give exactly the grade and feedback of grading with
+the live reference: checked on the example submission, whose mistakes exercise the failure paths.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder import paths
+from autograder.checks import CHECKS, golden
+from autograder.golden_files import compare, record, same, visible_rubric
+from autograder.grade import grade
+from autograder.rubric import load_rubric
+
+RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
+VISIBLE = visible_rubric(RUBRIC)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("golden")
+    record(RUBRIC, folder)
+    return folder
+
+
+def test_the_committed_golden_files_equal_a_fresh_recording(fresh):
+    assert compare(fresh, paths.GOLDEN, RUBRIC) == []
+    assert sorted(p.stem for p in paths.GOLDEN.glob("*.pt")) == sorted(VISIBLE.checks)
+
+
+def test_golden_files_are_small_and_hold_no_hidden_check():
+    sizes = [p.stat().st_size for p in paths.GOLDEN.glob("*.pt")]
+    assert sum(sizes) < 2 << 20 and max(sizes) < 256 << 10
+    hidden = [c for c, rule in RUBRIC.checks.items() if rule.visibility != "visible"]
+    assert hidden and not any(golden.golden_path(c).exists() for c in hidden)
+
+
+def test_a_changed_missing_or_extra_golden_file_is_reported(fresh, tmp_path):
+    kept = tmp_path / "golden"
+    shutil.copytree(fresh, kept)
+    values = golden.load("part1.basic_block.numerics", kept)
+    key = next(k for k, v in values.items() if k.endswith("output in float64"))
+    values[key] = values[key] * 1.001
+    golden.golden_path("part1.basic_block.numerics", kept).write_bytes(golden.dumps(values))
+    golden.golden_path("part3.mha.shapes", kept).unlink()
+    (kept / "part9.unknown.pt").write_bytes(golden.dumps({}))
+    problems = compare(fresh, kept, RUBRIC)
+    assert f"part1.basic_block.numerics.pt: {key!r} differs" in problems
+    assert "part3.mha.shapes.pt: missing" in problems
+    assert "part9.unknown.pt: no check of the rubric records it" in problems
+    assert len(problems) == 3
+
+
+def _comparable(graded) -> list[tuple]:
+    """(id, score, feedback) with measured times and latencies masked."""
+    return [(r.id, r.score, re.sub(r"\d+(\.\d+)? (s|ms)\b", "T", r.output)) for r in graded.results]
+
+
+def test_replayed_values_grade_exactly_as_the_live_reference():
+    submission = paths.ROOT / "examples" / "submission"
+    live = grade(submission, VISIBLE, "cpu", sandbox="off", reference="live")
+    replayed = grade(submission, VISIBLE, "cpu", sandbox="off", reference="replay")
+    assert _comparable(replayed) == _comparable(live)
+    assert 0 < sum(r.score for r in live.results) < sum(r.max_score for r in live.results)  # both paths taken
+
+
+def test_a_value_missing_from_the_golden_files_scores_zero_and_says_why(tmp_path):
+    one = dataclasses.replace(RUBRIC, checks={"part2.se.numerics": RUBRIC.checks["part2.se.numerics"]})
+    graded = grade(paths.SOLUTIONS, one, "cpu", sandbox="off", reference="replay", golden_folder=tmp_path)
+    (result,) = graded.results
+    assert result.score == 0 and "no golden file for part2.se.numerics" in result.output
+    golden.golden_path("part2.se.numerics", tmp_path).write_bytes(golden.dumps({}))
+    (result,) = grade(paths.SOLUTIONS, one, "cpu", sandbox="off", reference="replay", golden_folder=tmp_path).results
+    assert result.score == 0 and "older than the kit's checks" in result.output
+
+
+def test_values_are_the_same_within_float_rounding_only():
+    x = torch.linspace(-3, 3, 50, dtype=torch.float64)
+    assert same({"a": (x, 3, "s")}, {"a": (x * (1 + 1e-9), 3, "s")})
+    assert not same({"a": (x, 3)}, {"a": (x * (1 + 1e-3), 3)})
+    assert not same((x, 3), [x, 3])
+    assert not same(3, 4) and same(0.1 + 0.2, 0.3) and not same(1.0, 1.1)
+    assert not same(x, x.float()) and not same(x, x[:-1])
+    assert not same(torch.tensor([1, 2]), torch.tensor([1, 3]))

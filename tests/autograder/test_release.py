@@ -1,0 +1,144 @@
+"""The student bundle: what it holds, what it must never hold, and that it works without solutions/.
+
+The bundle is written once (``release``). Its tests and ``check`` command then run in subprocesses
+from inside it, with ``import solutions`` made to fail, on the skeletons (every check fails, saying
+"not implemented yet") and on a copy of the reference files (every visible check passes).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import paths
+from autograder.checks import CHECKS
+from autograder.checks.hidden import registry as hidden_registry
+from autograder.release import ReleaseError, release, student_rubric_text
+from autograder.rubric import load_rubric
+from autograder.skeletons import BEGIN, END
+
+RUBRIC_TEXT = (paths.ROOT / "grading.yml").read_text(encoding="utf-8")
+RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
+VISIBLE = [c for c, rule in RUBRIC.checks.items() if rule.visibility == "visible"]
+KIT_URL = "https://example.org/lab3-student.zip"
+LAB_FILES = ("resnet.py", "attention.py", "vit.py", "gradcam.py", "profiler.py")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "lab3"
+    release(out, RUBRIC, RUBRIC_TEXT, check_golden=False, kit_url=KIT_URL)  # test_golden.py checks golden/
+    return out
+
+
+@pytest.fixture(scope="module")
+def no_solutions(tmp_path_factory) -> dict:
+    """An environment in which ``import solutions`` fails (the kit itself may be pip-installed)."""
+    blocker = tmp_path_factory.mktemp("blocker")
+    (blocker / "solutions").mkdir()
+    (blocker / "solutions" / "__init__.py").write_text('raise ImportError("a student bundle has no solutions")\n')
+    return {**os.environ, "PYTHONPATH": str(blocker), "OMP_NUM_THREADS": "2"}
+
+
+def texts(folder: Path) -> dict[Path, str]:
+    return {p: p.read_text(encoding="utf-8", errors="replace") for p in folder.rglob("*")
+            if p.is_file() and p.suffix in (".py", ".ipynb", ".md", ".yml", ".txt", ".ini")}
+
+
+def fenced_lines() -> set[str]:
+    """Lines of the reference's solution regions found nowhere else: not outside the regions, not in
+    the kit's own code (``start = time.perf_counter()`` is no secret)."""
+    fenced, outside = set(), set()
+    for name in LAB_FILES:
+        inside = False
+        for line in (paths.SOLUTIONS / name).read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith(BEGIN) or stripped.startswith(END):
+                inside = stripped.startswith(BEGIN)
+                continue
+            (fenced if inside else outside).add(stripped)
+    for source in [*(paths.ROOT / "autograder").rglob("*.py"), paths.ROOT / "notebooks" / "lab3.py"]:
+        outside.update(line.strip() for line in source.read_text(encoding="utf-8").splitlines())
+    return {line for line in fenced - outside if len(line) >= 25 and not line.startswith("#")}
+
+
+def test_the_bundle_holds_what_a_student_needs(bundle):
+    for name in ("README.md", "requirements.txt", "grading.yml", "pytest.ini", "lab3.ipynb", "tests/test_lab.py",
+                 "autograder/__main__.py", "autograder/checks/golden.py", "autograder/selfcheck.py"):
+        assert (bundle / name).is_file(), name
+    assert sorted(p.name for p in (bundle / "skeletons").glob("*.py")) == sorted(LAB_FILES + ("__init__.py",))
+    assert sorted(p.stem for p in (bundle / "golden").glob("*.pt")) == sorted(VISIBLE)
+    first_code = next(cell for cell in nbformat.read(bundle / "lab3.ipynb", as_version=4).cells if cell.cell_type == "code")
+    assert f"KIT_URL = {KIT_URL!r}" in first_code.source
+    requirements = (bundle / "requirements.txt").read_text()
+    assert "torch==2.14.1" in requirements and "torchvision==0.29.1" in requirements
+
+
+def test_the_bundle_has_no_solution_code(bundle):
+    lines = fenced_lines()
+    assert len(lines) > 100
+    assert not (bundle / "solutions").exists() and not (bundle / "examples").exists()
+    found = [(p.relative_to(bundle), line) for p, text in texts(bundle).items() for line in lines if line in text]
+    assert found == []
+
+
+def test_the_bundle_has_no_hidden_check(bundle):
+    hidden = sorted(hidden_registry.checks)
+    assert hidden == sorted(c for c in RUBRIC.checks if c not in VISIBLE)
+    assert not (bundle / "autograder" / "checks" / "hidden.py").exists()
+    source = (paths.ROOT / "autograder" / "checks" / "hidden.py").read_text()
+    names = re.findall(r"^def (\w+)", source, re.M) + ["zero_branch"]
+    found = [(p.relative_to(bundle), word) for p, text in texts(bundle).items() for word in hidden + names if word in text]
+    assert found == []
+
+
+def test_the_student_rubric_scores_the_visible_checks(bundle):
+    text = (bundle / "grading.yml").read_text()
+    rubric = load_rubric(bundle / "grading.yml", VISIBLE)
+    assert list(rubric.checks) == VISIBLE and rubric.code_points == sum(RUBRIC.checks[c].points for c in VISIBLE)
+    assert rubric.total == rubric.code_points + 40 and text == student_rubric_text(RUBRIC_TEXT, RUBRIC)
+
+
+def run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_student_tests_fail_on_the_skeletons_and_pass_on_finished_work(bundle, no_solutions, tmp_path):
+    unfinished = run(["-m", "pytest", "-q", "-p", "no:cacheprovider"], bundle, no_solutions)
+    assert unfinished.returncode == 1, unfinished.stdout[-2000:] + unfinished.stderr[-2000:]
+    assert f"{len(VISIBLE)} failed" in unfinished.stdout and "not implemented yet" in unfinished.stdout
+    finished = tmp_path / "work"
+    finished.mkdir()
+    for name in LAB_FILES:
+        shutil.copyfile(paths.SOLUTIONS / name, finished / name)
+    done = run(["-m", "pytest", "-q", "-p", "no:cacheprovider"], bundle, {**no_solutions, "LAB3_WORK": str(finished)})
+    assert done.returncode == 0 and f"{len(VISIBLE)} passed" in done.stdout, done.stdout[-3000:]
+
+
+def test_the_check_command_reports_the_visible_checks_of_the_released_notebook(bundle, no_solutions):
+    checked = run(["-m", "autograder", "check", "lab3.ipynb"], bundle, no_solutions)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert f"Total: 0.00 / {sum(RUBRIC.checks[c].points for c in VISIBLE):.2f}" in checked.stdout
+    assert "not implemented yet" in checked.stdout and "checks run when instructors grade" in checked.stdout
+
+
+def test_a_rubric_that_disagrees_with_where_checks_live_is_refused(tmp_path):
+    shown = RUBRIC_TEXT.replace("part1.basic_block.skip_path: {points: 0.5, visibility: after_due_date}",
+                                "part1.basic_block.skip_path: {points: 0.5}")
+    kept_back = RUBRIC_TEXT.replace("part2.se.gate: {points: 1}", "part2.se.gate: {points: 1, visibility: hidden}")
+    assert shown != RUBRIC_TEXT and kept_back != RUBRIC_TEXT
+    for text, message in ((shown, "visible in the rubric, but the code is in"), (kept_back, "hidden from students")):
+        rubric_file = tmp_path / "grading.yml"
+        rubric_file.write_text(text)
+        with pytest.raises(ReleaseError, match=message):
+            release(tmp_path / "out", load_rubric(rubric_file, CHECKS), text, check_golden=False)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(ReleaseError, match="not empty"):
+        release(tmp_path / "full", RUBRIC, RUBRIC_TEXT, check_golden=False)

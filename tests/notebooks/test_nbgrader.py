@@ -1,0 +1,119 @@
+"""nbgrader end to end: the source notebook is released, submitted by two students, autograded, exported.
+
+One student hands in the source notebook (the reference solutions): every automatic point. The other
+hands in the released notebook untouched: no point, and autograding still ends normally. Both are
+graded in one ``nbgrader autograde`` run (about a minute on a 2-core CPU) in a temporary course folder
+that uses notebooks/nbgrader_config.py.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import paths
+from autograder.lab_notebook import NOTEBOOK, default_rubric
+
+pytest.importorskip("nbgrader")
+
+CONFIG = paths.ROOT / "notebooks" / "nbgrader_config.py"
+STUDENTS = {"solver": "source", "untouched": "release"}
+"""Student id -> which version of the notebook they hand in."""
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the nbgrader command line of this environment in ``course``; fail with its log if it fails."""
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
+    env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+           "LAB3_SMOKE": "1", "PYTHONPATH": str(paths.ROOT),
+           # Small models: one thread is fastest, and spin-waiting threads crawl on a shared 2-core machine.
+           "OMP_NUM_THREADS": "1",
+           # No user-level Jupyter configuration or kernels: only this environment's.
+           "JUPYTER_CONFIG_DIR": str(course / ".jupyter"), "JUPYTER_DATA_DIR": str(course / ".jupyter-data")}
+    env.pop("MPLBACKEND", None)
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} exited {result.returncode}:\n{result.stderr[-5000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course folder after generate_assignment, both submissions, autograde and export."""
+    course = tmp_path_factory.mktemp("course")
+    (course / "nbgrader_config.py").write_text(f"load_subconfig({str(CONFIG)!r})\n")
+    (course / "source" / "lab3").mkdir(parents=True)
+    shutil.copy(NOTEBOOK, course / "source" / "lab3" / "lab3.ipynb")
+    nbgrader(course, "generate_assignment", "lab3")
+    for student, version in STUDENTS.items():
+        folder = course / "submitted" / student / "lab3"
+        folder.mkdir(parents=True)
+        shutil.copy(course / version / "lab3" / "lab3.ipynb", folder / "lab3.ipynb")
+    nbgrader(course, "autograde", "lab3")
+    nbgrader(course, "export")
+    return course
+
+
+def cells(path: Path) -> dict[str, nbformat.NotebookNode]:
+    """grade_id -> cell of every nbgrader cell of the notebook at ``path``."""
+    notebook = nbformat.read(path, as_version=4)
+    return {c.metadata.nbgrader.grade_id: c for c in notebook.cells if "nbgrader" in c.metadata}
+
+
+def test_release_hides_solutions_and_hidden_tests(course):
+    """The released notebook has stubs for every fenced region, no hidden check, and empty answers."""
+    released = cells(course / "release" / "lab3" / "lab3.ipynb")
+    original = cells(NOTEBOOK)
+    rubric = default_rubric()
+    for grade_id, cell in original.items():
+        text, out = cell.source, released[grade_id].source
+        meta = cell.metadata.nbgrader
+        if meta["solution"] and cell.cell_type == "code":
+            assert out.count("raise NotImplementedError()") == text.count("### BEGIN SOLUTION"), grade_id
+            assert "BEGIN SOLUTION" not in out
+        elif meta["solution"]:
+            assert out == "YOUR ANSWER HERE"
+        elif meta["grade"]:
+            hidden = [c for c, rule in rubric.checks.items() if rule.visibility != "visible" and f'"{c}"' in text]
+            assert "HIDDEN TESTS" not in out and not any(f'"{c}"' in out for c in hidden), grade_id
+        else:
+            assert out == text, grade_id
+    assert not any("identity = x if self.downsample is None" in cell.source for cell in released.values())
+
+
+def test_grades_csv_shows_both_students(course):
+    """The solutions earn every automatic point, the untouched release none; the maximum is the total."""
+    rubric = default_rubric()
+    with open(course / "grades.csv", newline="") as file:
+        rows = {row["student_id"]: row for row in csv.DictReader(file)}
+    assert rows.keys() == STUDENTS.keys()
+    assert float(rows["solver"]["score"]) == rubric.code_points, f"cells below full marks: {_lost(course, 'solver')}"
+    assert float(rows["untouched"]["score"]) == 0.0
+    assert {float(row["max_score"]) for row in rows.values()} == {rubric.total}
+
+
+def test_autograded_notebooks_ran_the_hidden_tests(course):
+    """Autograding put the hidden checks back and ran them: the solver's notebook shows them passing."""
+    autograded = cells(course / "autograded" / "solver" / "lab3" / "lab3.ipynb")
+    cell = autograded["tests-part1-basic_block"]
+    assert "part1.basic_block.skip_path" in cell.source
+    assert "part1.basic_block.skip_path" in "".join(o.get("text", "") for o in cell.outputs)
+    untouched = cells(course / "autograded" / "untouched" / "lab3" / "lab3.ipynb")
+    assert any(o.output_type == "error" and o.ename == "AssertionError"
+               for o in untouched["tests-part1-basic_block"].outputs)
+
+
+def _lost(course: Path, student: str) -> dict[str, str]:
+    """grade_id -> "score / points" of each automatically graded cell below full marks, for failure messages."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission_notebook("lab3", "lab3", student)
+        return {grade.name: f"{grade.auto_score} / {grade.max_score}" for grade in submission.grades
+                if grade.cell.cell_type == "code" and grade.auto_score != grade.max_score}
