@@ -1,0 +1,81 @@
+"""Run one of the lab's experiments: ``python -m experiments NAME [--smoke] [options]``.
+
+Each writes its figures (PNG), tables (CSV and JSON) and training logs to ``--out`` (default
+``out/experiments/NAME``) and takes finished runs from there when run again.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+EXPERIMENTS = {
+    "depth": ("experiments.depth", "Part 1: ResNet-18/34/50/101 trained: time, memory, accuracy against depth"),
+    "gradient-flow": ("experiments.gradient_flow",
+                      "Part 1: per-layer gradient norms, plain vs residual, pre- vs post-activation"),
+    "attention": ("experiments.attention_study",
+                  "Part 2: ResNet vs SE vs CBAM; channel attention statistics; attention maps and Grad-CAM"),
+    "vit": ("experiments.vit_study", "Part 3: ViT patch size, width and heads; CLS attention and attention rollout"),
+    "regimes": ("experiments.regimes", "Part 4: CNN vs ViT with 1K, 10K and all training images"),
+    "profiling": ("experiments.profiling", "Part 4: latency, throughput, memory and FLOPs at batch 1, 32, 128"),
+    "selection": ("experiments.selection", "Part 4: the architecture-selection decision tree from the measured tables"),
+}
+"""Name -> (module with ``run(context) -> dict``, what it does)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(prog="python -m experiments", description="Lab 3 experiments")
+    parse.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(f"{k}: {v[1]}" for k, v in EXPERIMENTS.items()))
+    parse.add_argument("--smoke", action="store_true", help="tiny sizes: a few minutes on a CPU (digits by default)")
+    parse.add_argument("--lab", default="solutions",
+                       help="whose modules: solutions (default), skeletons, a folder of the five files, or a .ipynb")
+    parse.add_argument("--out", help="output folder (default out/experiments/NAME)")
+    parse.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parse.add_argument("--data", choices=["digits", "cifar10", "cifar100"],
+                       help="dataset (default: digits with --smoke, else cifar10)")
+    parse.add_argument("--data-root", default="data", help="where CIFAR is, or is downloaded to (default: data)")
+    parse.add_argument("--download", action="store_true", help="download CIFAR with torchvision when it is missing")
+    parse.add_argument("--seed", type=int, default=0)
+    parse.add_argument("--wandb", choices=["offline", "online"], help="also log training runs to Weights & Biases")
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import torch
+
+    from experiments.context import Context
+    from experiments.data import DataNotFound
+    from experiments.lab import LabNotFound, load_lab
+    from experiments.outputs import Output
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda was asked for, but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    try:
+        lab = load_lab(args.lab)
+    except LabNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Output(Path(args.out) if args.out else Path("out") / "experiments" / args.name)
+    context = Context(lab, out, device, args.smoke, args.data, Path(args.data_root), args.download, args.seed,
+                      args.wandb)
+    module = importlib.import_module(EXPERIMENTS[args.name][0])
+    try:
+        summary = module.run(context)
+    except DataNotFound as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if out.resumed:
+        print(f"taken from earlier runs in {out.folder}: {', '.join(out.resumed)}")
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"figures and tables in {out.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

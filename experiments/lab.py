@@ -1,0 +1,100 @@
+"""Which implementation of the lab's modules the experiments use: the reference, or a student's.
+
+    load_lab("solutions")            # the reference solutions (instructors)
+    load_lab("path/to/folder")       # resnet.py, attention.py, vit.py, gradcam.py, profiler.py
+    load_lab("path/to/lab3.ipynb")   # a notebook's definitions (its experiments are not run)
+
+A student's files are imported under private names, so two implementations can be loaded side
+by side and neither shadows a package.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import sys
+import tempfile
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
+_loaded = itertools.count()
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The five lab modules of one implementation, and where they came from."""
+
+    source: str
+    resnet: types.ModuleType
+    attention: types.ModuleType
+    vit: types.ModuleType
+    gradcam: types.ModuleType
+    profiler: types.ModuleType
+
+
+class LabNotFound(ValueError):
+    """The implementation asked for does not exist or lacks a module."""
+
+
+def load_lab(source: str | Path = "solutions") -> Lab:
+    """The lab modules of ``source``: ``solutions``, ``skeletons``, a folder, or a ``.ipynb`` notebook."""
+    if str(source) in ("solutions", "skeletons"):
+        return Lab(str(source), *(importlib.import_module(f"{source}.{name}") for name in MODULES))
+    path = Path(source)
+    if path.suffix == ".ipynb":
+        return _from_notebook(path)
+    if not path.is_dir():
+        raise LabNotFound(f"{path}: expected 'solutions', 'skeletons', a folder of the lab's files, or a .ipynb")
+    missing = [f"{name}.py" for name in MODULES if not (path / f"{name}.py").is_file()]
+    if missing:
+        raise LabNotFound(f"{path} has no {', '.join(missing)}")
+    return _from_folder(path, str(path))
+
+
+def lab_from_namespace(namespace: dict, source: str = "the notebook") -> Lab:
+    """The definitions of one namespace (a notebook's ``globals()``) standing for all five modules."""
+    module = types.ModuleType("lab3_notebook")
+    module.__dict__.update(namespace)
+    return Lab(source, *([module] * len(MODULES)))
+
+
+def _from_folder(folder: Path, source: str) -> Lab:
+    """Import the folder's five files; their imports of each other (``from resnet import ...``) resolve
+    to these same modules."""
+    prefix = f"_lab{next(_loaded)}_"
+    modules = {}
+    saved = {name: sys.modules.get(name) for name in MODULES}
+    try:
+        for name in MODULES:
+            spec = importlib.util.spec_from_file_location(prefix + name, folder / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[prefix + name] = module
+            sys.modules[name] = module  # for `from resnet import ...` inside the student's files
+            modules[name] = module
+        for name in MODULES:
+            modules[name].__spec__.loader.exec_module(modules[name])
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return Lab(source, *(modules[name] for name in MODULES))
+
+
+def _from_notebook(notebook: Path) -> Lab:
+    from autograder.notebook import NotebookError, extract
+
+    folder = Path(tempfile.mkdtemp(prefix="lab3-notebook-"))
+    try:
+        extract(notebook, folder)
+    except NotebookError as error:
+        raise LabNotFound(f"{notebook}: {error}") from None
+    sys.path.insert(0, str(folder))  # the notebook's generated module, which the stubs import
+    try:
+        return _from_folder(folder, str(notebook))
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("_notebook", None)  # the next notebook gets its own
