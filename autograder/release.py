@@ -2,9 +2,10 @@
 
 OUT holds what a student needs to do the lab and check their work without the reference
 solutions: skeletons/ (their work), the released notebook (``nbgrader generate_assignment`` of
-notebooks/source), the grader without the checks graded after the due date
-(autograder/checks/hidden.py), golden/ for the visible checks, a rubric of those checks, the
-student tests and README (from student/), and requirements.txt.
+notebooks/source), the experiments (``python -m experiments``, run on their skeletons), the
+grader without the checks graded after the due date (autograder/checks/hidden.py), golden/ for
+the visible checks, a rubric of those checks, the student tests and README (from student/), and
+requirements.txt.
 
 The release refuses a rubric whose visibility disagrees with where the checks live: a check of
 hidden.py shown before the due date (its code would have to ship), or a check outside hidden.py
@@ -28,7 +29,7 @@ LEFT_OUT = (HIDDEN_CHECKS_FILE, Path("autograder/release.py"), Path("autograder/
 """Kit files a student copy does without: the hidden checks, and the tools that need solutions/."""
 STUDENT = paths.ROOT / "student"
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
-                "scikit-learn", "nbformat", "pytest", "jupyterlab")
+                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab")
 """What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits)."""
 PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = -ra\n"
 KIT_URL_LINE = re.compile(r'^KIT_URL = ""', re.M)
@@ -69,6 +70,8 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
             _copy(source, out / relative)
     for source in sorted(paths.SKELETONS.glob("*.py")):
         _copy(source, out / "skeletons" / source.name)
+    for source in sorted((paths.ROOT / "experiments").glob("*.py")):
+        _copy(source, out / "experiments" / source.name)
     for check_id in visible.checks:
         name = f"{check_id}.pt"
         _copy(paths.GOLDEN / name, out / "golden" / name)

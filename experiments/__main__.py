@@ -1,12 +1,14 @@
 """Run one of the lab's experiments: ``python -m experiments NAME [--smoke] [options]``.
 
 Each writes its figures (PNG), tables (CSV and JSON) and training logs to ``--out`` (default
-``out/experiments/NAME``) and takes finished runs from there when run again.
+``out/experiments/LAB/NAME-DATASET[-smoke]``, LAB the implementation's name) and takes finished
+runs from there when run again.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,9 +31,9 @@ def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m experiments", description="Lab 3 experiments")
     parse.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(f"{k}: {v[1]}" for k, v in EXPERIMENTS.items()))
     parse.add_argument("--smoke", action="store_true", help="tiny sizes: a few minutes on a CPU (digits by default)")
-    parse.add_argument("--lab", default="solutions",
-                       help="whose modules: solutions (default), skeletons, a folder of the five files, or a .ipynb")
-    parse.add_argument("--out", help="output folder (default out/experiments/NAME)")
+    parse.add_argument("--lab", help="whose modules: solutions (the default where they exist), skeletons (the "
+                                      "default in a student's copy), a folder of the five files, or a .ipynb")
+    parse.add_argument("--out", help="output folder (default out/experiments/LAB/NAME-DATASET, -smoke at smoke size)")
     parse.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parse.add_argument("--data", choices=["digits", "cifar10", "cifar100"],
                        help="dataset (default: digits with --smoke, else cifar10)")
@@ -56,14 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
+    source = args.lab or ("solutions" if importlib.util.find_spec("solutions") is not None else "skeletons")
     try:
-        lab = load_lab(args.lab)
+        lab = load_lab(source)
     except LabNotFound as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = Output(Path(args.out) if args.out else Path("out") / "experiments" / args.name)
-    context = Context(lab, out, device, args.smoke, args.data, Path(args.data_root), args.download, args.seed,
+    context = Context(lab, None, device, args.smoke, args.data, Path(args.data_root), args.download, args.seed,
                       args.wandb)
+    # Implementations, smoke and full runs, and datasets keep apart: a finished run is taken from its folder.
+    default = (Path("out") / "experiments" / Path(source).stem /
+               f"{args.name}-{context.dataset_id}{'-smoke' if args.smoke else ''}")
+    out = context.out = Output(Path(args.out) if args.out else default)
     module = importlib.import_module(EXPERIMENTS[args.name][0])
     try:
         summary = module.run(context)

@@ -60,8 +60,11 @@ def test_a_changed_missing_or_extra_golden_file_is_reported(fresh, tmp_path):
 
 
 def _comparable(graded) -> list[tuple]:
-    """(id, score, feedback) with measured times and latencies masked."""
-    return [(r.id, r.score, re.sub(r"\d+(\.\d+)? (s|ms)\b", "T", r.output)) for r in graded.results]
+    """(id, score, feedback) with measured times and latencies masked; the feedback only of checks
+    that take values from the reference (the training checks' step counts depend on the machine's
+    speed under their time limits)."""
+    return [(r.id, r.score, re.sub(r"\d+(\.\d+)? (s|ms)\b", "T", r.output) if golden.load(r.id) else "")
+            for r in graded.results]
 
 
 def test_replayed_values_grade_exactly_as_the_live_reference():
@@ -69,6 +72,7 @@ def test_replayed_values_grade_exactly_as_the_live_reference():
     live = grade(submission, VISIBLE, "cpu", sandbox="off", reference="live")
     replayed = grade(submission, VISIBLE, "cpu", sandbox="off", reference="replay")
     assert _comparable(replayed) == _comparable(live)
+    assert sum(1 for _, _, feedback in _comparable(live) if feedback) >= 40
     assert 0 < sum(r.score for r in live.results) < sum(r.max_score for r in live.results)  # both paths taken
 
 

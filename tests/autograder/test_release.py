@@ -63,14 +63,17 @@ def fenced_lines() -> set[str]:
                 inside = stripped.startswith(BEGIN)
                 continue
             (fenced if inside else outside).add(stripped)
-    for source in [*(paths.ROOT / "autograder").rglob("*.py"), paths.ROOT / "notebooks" / "lab3.py"]:
+    kit_code = [*(paths.ROOT / "autograder").rglob("*.py"), *(paths.ROOT / "experiments").glob("*.py"),
+                paths.ROOT / "notebooks" / "lab3.py"]
+    for source in kit_code:
         outside.update(line.strip() for line in source.read_text(encoding="utf-8").splitlines())
     return {line for line in fenced - outside if len(line) >= 25 and not line.startswith("#")}
 
 
 def test_the_bundle_holds_what_a_student_needs(bundle):
     for name in ("README.md", "requirements.txt", "grading.yml", "pytest.ini", "lab3.ipynb", "tests/test_lab.py",
-                 "autograder/__main__.py", "autograder/checks/golden.py", "autograder/selfcheck.py"):
+                 "autograder/__main__.py", "autograder/checks/golden.py", "autograder/selfcheck.py",
+                 "experiments/__main__.py", "experiments/train.py"):
         assert (bundle / name).is_file(), name
     assert sorted(p.name for p in (bundle / "skeletons").glob("*.py")) == sorted(LAB_FILES + ("__init__.py",))
     assert sorted(p.stem for p in (bundle / "golden").glob("*.pt")) == sorted(VISIBLE)

@@ -16,64 +16,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from experiments.flops import conv_flops, resnet_flops, vit_attention_flops, vit_flops
 from solutions.profiler import ModelProfiler
 from solutions.resnet import ARCHITECTURES, ResNet, resnet50
 from solutions.vit import VisionTransformer
 
 FEW_EXAMPLES = settings(max_examples=6, derandomize=True, deadline=None)
-
-
-# ---------------------------------------------------------------- analytic FLOP counts
-
-
-def conv_flops(c_in: int, c_out: int, kernel: int, h_out: int, w_out: int) -> int:
-    """2 * C_in * C_out * k * k per output position (groups = 1)."""
-    return 2 * c_in * c_out * kernel * kernel * h_out * w_out
-
-
-def halve(size: int) -> int:
-    """Output size of a stride-2 conv / pool with 'same' padding (3x3 p1, 7x7 p3, 1x1 p0)."""
-    return (size - 1) // 2 + 1
-
-
-def resnet_flops(expansion: int, layers, num_classes: int, in_channels: int, stem: str, size: int) -> int:
-    """Analytic FLOPs of a ResNet on a size x size image (pre- and post-activation alike)."""
-    if stem == "imagenet":
-        size = halve(size)  # 7x7 stride-2 conv
-        total = conv_flops(in_channels, 64, 7, size, size)
-        size = halve(size)  # 3x3 stride-2 max-pool: no FLOPs
-    else:
-        total = conv_flops(in_channels, 64, 3, size, size)
-    channels = 64
-    for stage, (width, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
-        for index in range(blocks):
-            stride = 2 if stage > 0 and index == 0 else 1
-            out = halve(size) if stride == 2 else size
-            if expansion == 1:  # 3x3 (stride) then 3x3
-                total += conv_flops(channels, width, 3, out, out) + conv_flops(width, width, 3, out, out)
-            else:  # 1x1 at the input size, 3x3 (stride), 1x1 expand
-                total += conv_flops(channels, width, 1, size, size)
-                total += conv_flops(width, width, 3, out, out) + conv_flops(width, width * expansion, 1, out, out)
-            if stride != 1 or channels != width * expansion:  # 1x1 projection shortcut
-                total += conv_flops(channels, width * expansion, 1, out, out)
-            channels, size = width * expansion, out
-    return total + 2 * channels * num_classes  # classifier
-
-
-def vit_attention_flops(tokens: int, dim: int, depth: int) -> int:
-    """Q K^T and A V over all heads: 2 * T * T * D each, per block."""
-    return depth * 2 * (2 * tokens * tokens * dim)
-
-
-def vit_flops(img_size, patch_size, in_channels, num_classes, embed_dim, depth, mlp_ratio) -> int:
-    """Analytic FLOPs of a ViT: patch embedding, blocks (qkv, attention, proj, MLP), head."""
-    patches = (img_size // patch_size) ** 2
-    tokens = patches + 1
-    hidden = int(embed_dim * mlp_ratio)
-    embed = 2 * patches * (in_channels * patch_size * patch_size) * embed_dim
-    linear_per_block = 2 * tokens * (embed_dim * 3 * embed_dim + embed_dim * embed_dim + 2 * embed_dim * hidden)
-    head = 2 * embed_dim * num_classes  # CLS token only
-    return embed + depth * linear_per_block + vit_attention_flops(tokens, embed_dim, depth) + head
 
 
 # ---------------------------------------------------------------- FLOPs
@@ -82,7 +30,7 @@ def vit_flops(img_size, patch_size, in_channels, num_classes, embed_dim, depth, 
 def test_resnet50_flops():
     """ResNet-50 at 224x224 has exactly the analytic FLOPs, 8.178 GFLOPs."""
     torch.manual_seed(0)
-    expected = resnet_flops(4, (3, 4, 6, 3), 1000, 3, "imagenet", 224)
+    expected = resnet_flops(4, (3, 4, 6, 3), 224, 3, 1000, "imagenet")
     measured = ModelProfiler(resnet50()).measure_flops((3, 224, 224))
     assert isinstance(measured, int)
     assert measured == expected
@@ -157,7 +105,7 @@ def test_tiny_resnet_flops(depth, preact, layers, stem, size, in_channels, num_c
     post_block, pre_block, _ = ARCHITECTURES[depth]
     block = pre_block if preact else post_block
     model = ResNet(block, layers, num_classes=num_classes, in_channels=in_channels, stem=stem)
-    expected = resnet_flops(block.expansion, layers, num_classes, in_channels, stem, size)
+    expected = resnet_flops(block.expansion, layers, size, in_channels, num_classes, stem)
     assert ModelProfiler(model).measure_flops((in_channels, size, size)) == expected
 
 
