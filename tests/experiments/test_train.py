@@ -73,3 +73,30 @@ def test_weights_and_biases_when_asked_and_missing_leaves_files_only(tmp_path, m
     assert len(tracker.trackers) == 1 and "not installed" in tracker.notes[0]
     with pytest.raises(ValueError, match="unknown W&B mode"):
         make_tracker(tmp_path, "run", {}, "sometimes")
+
+
+def test_weights_and_biases_gets_every_epoch_and_the_summary(dataset, tmp_path, monkeypatch):
+    """Through a stand-in for the wandb package, recording the calls a run makes."""
+    import types
+
+    calls = []
+
+    class Run:
+        summary = {}
+
+        def log(self, row):
+            calls.append(("log", row["epoch"]))
+
+        def finish(self):
+            calls.append(("finish", dict(self.summary)))
+
+    def init(**kwargs):
+        calls.append(("init", kwargs["mode"], kwargs["name"], kwargs["config"]["epochs"]))
+        return Run()
+
+    monkeypatch.setitem(__import__("sys").modules, "wandb", types.SimpleNamespace(init=init))
+    config = TrainConfig(epochs=2, batch_size=64, max_steps_per_epoch=2)
+    result = train(small_cnn(), dataset, config, "cpu", tmp_path / "log", "cnn", wandb_mode="offline")
+    assert calls[:3] == [("init", "offline", "cnn", 2), ("log", 1), ("log", 2)]
+    assert calls[3][0] == "finish" and calls[3][1]["final_top1"] == result.final_top1
+    assert (tmp_path / "log" / "history.csv").is_file()  # the files are written as well
