@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import traceback
 from pathlib import Path
 
 EXPERIMENTS = {
@@ -75,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         summary = module.run(context)
     except DataNotFound as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NotImplementedError as error:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        print(f"error: the experiment needs code that is not written yet in {lab.source}: "
+              f"{Path(where.filename).name}, line {where.lineno}, in {where.name}", file=sys.stderr)
         return 2
     if out.resumed:
         print(f"taken from earlier runs in {out.folder}: {', '.join(out.resumed)}")
