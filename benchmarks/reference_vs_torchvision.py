@@ -1,15 +1,17 @@
-"""Forward+backward time of the reference ResNet-50 and ViT-B/16 against torchvision's, side by side.
+"""Forward+backward time of the reference ResNet-50 and ViT-B/16 against torchvision's and timm's, side by side.
 
     python benchmarks/reference_vs_torchvision.py [--device auto|cpu|cuda] [--batch-size N]
                                                   [--repeats N] [--warmup N]
 
 The two implementations of a model are timed alternately in one process (same inputs, same
-threads, float32), so drift in machine load hits both; the ratio is ours / torchvision's median.
+threads, float32), so drift in machine load hits both; the ratio is ours / the library's median.
+timm's models are compared where timm is installed (the kit's test extra).
 Prints a Markdown table naming the device and the torch version.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
 import sys
@@ -24,10 +26,21 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from solutions import resnet, vit  # noqa: E402
 
-PAIRS: dict[str, tuple[Callable[[], nn.Module], Callable[[], nn.Module]]] = {
-    "ResNet-50": (resnet.resnet50, torchvision.models.resnet50),
-    "ViT-B/16": (vit.VisionTransformer, torchvision.models.vit_b_16),
+def timm_model(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+    return build
+
+
+PAIRS: dict[tuple[str, str], tuple[Callable[[], nn.Module], Callable[[], nn.Module]]] = {
+    ("ResNet-50", "torchvision"): (resnet.resnet50, torchvision.models.resnet50),
+    ("ViT-B/16", "torchvision"): (vit.VisionTransformer, torchvision.models.vit_b_16),
+    ("ResNet-50", "timm"): (resnet.resnet50, timm_model("resnet50")),
+    ("ViT-B/16", "timm"): (vit.VisionTransformer, timm_model("vit_base_patch16_224")),
 }
+"""(model, library) -> (the reference's factory, the library's)."""
 
 
 def sync(device: torch.device) -> None:
@@ -46,7 +59,7 @@ def step_seconds(model: nn.Module, images: torch.Tensor, device: torch.device) -
     return seconds
 
 
-def compare(name: str, device: torch.device, batch_size: int, repeats: int, warmup: int) -> dict:
+def compare(name: tuple[str, str], device: torch.device, batch_size: int, repeats: int, warmup: int) -> dict:
     ours_factory, theirs_factory = PAIRS[name]
     torch.manual_seed(0)
     ours, theirs = ours_factory().to(device).train(), theirs_factory().to(device).train()
@@ -59,7 +72,7 @@ def compare(name: str, device: torch.device, batch_size: int, repeats: int, warm
                 times[label].append(seconds)
     ours_ms = statistics.median(times["ours"]) * 1000
     theirs_ms = statistics.median(times["theirs"]) * 1000
-    return {"model": name, "ours_ms": ours_ms, "theirs_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
+    return {"model": name[0], "library": name[1], "ours_ms": ours_ms, "theirs_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
 
 
 def device_name(device: torch.device) -> str:
@@ -80,11 +93,15 @@ def main() -> None:
     batch_size = args.batch_size or (64 if use_cuda else 8)
     print(f"device: {device_name(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}; "
           f"float32, batch {batch_size}, 224x224, median of {args.repeats} after {args.warmup} warm-up rounds")
-    print("| model | reference fwd+bwd (ms) | torchvision fwd+bwd (ms) | ratio |")
-    print("|---|---:|---:|---:|")
+    print("| model | library | reference fwd+bwd (ms) | library fwd+bwd (ms) | ratio |")
+    print("|---|---|---:|---:|---:|")
     for name in PAIRS:
+        if name[1] == "timm" and importlib.util.find_spec("timm") is None:
+            print(f"| {name[0]} | timm | | | not installed |")
+            continue
         row = compare(name, device, batch_size, args.repeats, args.warmup)
-        print(f"| {row['model']} | {row['ours_ms']:.1f} | {row['theirs_ms']:.1f} | {row['ratio']:.3f} |", flush=True)
+        print(f"| {row['model']} | {row['library']} | {row['ours_ms']:.1f} | {row['theirs_ms']:.1f} | {row['ratio']:.3f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
