@@ -41,14 +41,10 @@ def run_skeletons(args: argparse.Namespace) -> int:
 
 def run_golden(args: argparse.Namespace) -> int:
     """Record golden/ from solutions/, or with --check report stale files and exit 1."""
-    from autograder.checks import CHECKS
     from autograder.golden_files import record, stale
-    from autograder.rubric import RubricError, load_rubric
 
-    try:
-        rubric = load_rubric(args.rubric, CHECKS)
-    except RubricError as error:
-        print(f"error: {error}", file=sys.stderr)
+    rubric = _rubric(args)
+    if rubric is None:
         return 2
     if args.check:
         problems = stale(rubric)
@@ -110,14 +106,14 @@ def run_notebook(args: argparse.Namespace) -> int:
 
 def run_release(args: argparse.Namespace) -> int:
     """Write the student bundle (no solutions, no hidden checks) into OUT."""
-    from autograder.checks import CHECKS
     from autograder.release import ReleaseError, release
-    from autograder.rubric import RubricError, load_rubric
 
+    rubric = _rubric(args)
+    if rubric is None:
+        return 2
     try:
-        rubric = load_rubric(args.rubric, CHECKS)
         files = release(Path(args.out), rubric, Path(args.rubric).read_text(encoding="utf-8"), kit_url=args.kit_url)
-    except (RubricError, ReleaseError) as error:
+    except ReleaseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{args.out}: the student bundle, {len(files)} files; try it there with `pytest` "
@@ -134,16 +130,29 @@ def _submission_problem(submission: Path) -> str:
     return ""
 
 
-def _rubric_and_device(args: argparse.Namespace):
-    """The rubric and the device named by ``--rubric`` and ``--device``; (None, None) after printing why
-    when either is unusable."""
+def _rubric(args: argparse.Namespace):
+    """The rubric named by ``--rubric``; None after printing why when it is unusable."""
     from autograder.checks import CHECKS
-    from autograder.grade import resolve_device
     from autograder.rubric import RubricError, load_rubric
 
     try:
-        return load_rubric(args.rubric, CHECKS), resolve_device(args.device)
-    except (RubricError, ValueError) as error:
+        return load_rubric(args.rubric, CHECKS)
+    except RubricError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def _rubric_and_device(args: argparse.Namespace):
+    """The rubric and the device named by ``--rubric`` and ``--device``; (None, None) after printing why
+    when either is unusable."""
+    from autograder.grade import resolve_device
+
+    rubric = _rubric(args)
+    if rubric is None:
+        return None, None
+    try:
+        return rubric, resolve_device(args.device)
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return None, None
 
@@ -181,7 +190,6 @@ def run_grade(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     """Grade every submission (folder or notebook) of DIR into OUT (resumable), then write OUT/gradebook.csv."""
     from autograder.batch import Shard, run_batch as grade_class, write_gradebook
-    from autograder.rubric import RubricError
     from autograder.sandbox import Limits, Sandbox, SandboxUnavailable
 
     folder, out = Path(args.dir), Path(args.out)
@@ -194,7 +202,7 @@ def run_batch(args: argparse.Namespace) -> int:
     try:
         shard = Shard.parse(args.shard) if args.shard else None
         note = Sandbox(args.sandbox, Limits(**rubric.sandbox)).note(device)
-    except (RubricError, ValueError, SandboxUnavailable) as error:
+    except (ValueError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def reference_calls(model: nn.Module, run: Callable[[], object], skip: tuple[str
     Modules under ``skip`` (passed in by the grader) are left out.
     """
     seen: list[LayerCall] = []
-    names: set[str] = set(n for n, _ in model.named_modules() if n and _under(n, skip))
+    names: set[str] = set(n for n, _ in model.named_modules() if n and within(n, skip))
 
     def record(name: str, module: nn.Module, inputs) -> None:
         params = tuple((n, tuple(p.shape)) for n, p in module.named_parameters(recurse=False))
@@ -94,7 +94,8 @@ def reference_calls(model: nn.Module, run: Callable[[], object], skip: tuple[str
     return seen
 
 
-def _under(name: str, prefixes) -> bool:
+def within(name: str, prefixes) -> bool:
+    """Whether the module path ``name`` is one of ``prefixes`` or lies inside one."""
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
@@ -105,7 +106,7 @@ def student_calls(trace: list[dict], skip: tuple[str, ...] = ()) -> list[LayerCa
     """
     seen, names = [], set()
     for call in trace:
-        if call["params"] and call["name"] not in names and not _under(call["name"], skip):
+        if call["params"] and call["name"] not in names and not within(call["name"], skip):
             names.add(call["name"])
             kind = call["type"].rsplit(".", 1)[-1]
             params = tuple((n, tuple(s)) for n, s in call["params"])
@@ -199,8 +200,8 @@ def transplant(
         if out is None:
             raise
     covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
-    loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not _under(n.rpartition(".")[0], ref_skip)]
-    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not _under(n.rpartition(".")[0], stu_skip)]
+    loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not within(n.rpartition(".")[0], ref_skip)]
+    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not within(n.rpartition(".")[0], stu_skip)]
     out.update(_match_loose(loose_ref, loose_stu))
     return out
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from autograder import remote
-from autograder.align import AlignmentError, LayerCall, ReferenceWeights, reference_calls, student_calls, transplant
+from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, reference_calls, student_calls, transplant,
+                             within)
 from autograder.checks import golden
 from autograder.remote import Session
 
@@ -275,7 +276,7 @@ def tensor_specs(model: nn.Module, skip: tuple[str, ...]) -> list[TensorSpec]:
     how the recipe draws them."""
     specs = []
     for module_name, module in model.named_modules():
-        if module_name and any(module_name == p or module_name.startswith(p + ".") for p in skip):
+        if module_name and within(module_name, skip):
             continue
         prefix = f"{module_name}." if module_name else ""
         for name, param in module.named_parameters(recurse=False):
@@ -366,7 +367,7 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
         modules = dict(reference.named_modules())
         numbers: dict[int, int] = {0: 0}
         return {"specs": specs, "skip": skip,
-                "parameters": [n for n, _ in reference.named_parameters() if not _under_any(n, skip)],
+                "parameters": [n for n, _ in reference.named_parameters() if not within(n.rpartition(".")[0], skip)],
                 "layer_buffers": {layer.name: [b for b, _ in modules[layer.name].named_buffers(recurse=False)]
                                   for layer in layers},
                 "layers": [(layer.name, layer.kind, layer.params, _numbered(layer.source, numbers)) for layer in layers]}
@@ -389,11 +390,6 @@ def _numbered(source: int, numbers: dict[int, int]) -> int:
     """A layer's input address as 1, 2, ... in order of first use (addresses differ from run to run;
     only which layers share an input matters), 0 for unknown."""
     return numbers.setdefault(source, len(numbers))
-
-
-def _under_any(name: str, prefixes: tuple[str, ...]) -> bool:
-    module = name.rpartition(".")[0]
-    return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
 def transplanted(session: Session, case: Case, name: str, seed: int = 0,

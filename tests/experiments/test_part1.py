@@ -6,7 +6,6 @@ import csv
 import time
 from pathlib import Path
 
-import matplotlib.image
 import pytest
 import torch
 import torchvision
@@ -16,6 +15,7 @@ from experiments import depth, gradient_flow
 from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
+from figure_checks import assert_drawn
 
 CPU = torch.device("cpu")
 
@@ -49,13 +49,8 @@ def read_table(out: Output, name: str) -> list[dict]:
 
 
 def assert_figures(out: Output, names: list[str]) -> None:
-    """Each figure is a PNG matplotlib reads, with something drawn on it."""
     for name in names:
-        path = out.path(f"{name}.png")
-        assert path.stat().st_size > 0, name
-        pixels = matplotlib.image.imread(path)
-        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100, name
-        assert pixels.var() > 0, f"{name} is blank"
+        assert_drawn(out.path(f"{name}.png"))
 
 
 def assert_rerun_resumes(lab, run: dict, module, keys: int) -> None:

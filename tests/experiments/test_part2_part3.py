@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import json
 
-import matplotlib.image
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from experiments import attention_study, maps, vit_study
 from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
+from figure_checks import assert_drawn
 
 RESNET18_BLOCK_CHANNELS = [64, 64, 128, 128, 256, 256, 512, 512]
 
@@ -31,13 +31,6 @@ def vit_run(tmp_path_factory):
     return smoke_run(vit_study, tmp_path_factory.mktemp("vit"))
 
 
-def assert_figure(out: Output, name: str) -> None:
-    path = out.path(f"{name}.png")
-    assert path.is_file() and path.stat().st_size > 0, name
-    pixels = matplotlib.image.imread(path)
-    assert pixels.ndim == 3 and pixels.var() > 0, f"{name} is blank"
-
-
 def read_table(out: Output, name: str) -> list[dict]:
     with open(out.path(f"{name}.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -55,7 +48,7 @@ def stored_run(out: Output, key: str) -> dict:
 def test_attention_figures_are_drawn(attention_run):
     out, _ = attention_run
     for name in ("attention_cost", "se_gates", "cbam_spatial", "gradcam"):
-        assert_figure(out, name)
+        assert_drawn(out.path(f"{name}.png"))
 
 
 def test_attention_table_compares_the_three_networks(attention_run):
@@ -151,7 +144,7 @@ def test_shown_images_are_the_first_of_each_class():
 def test_vit_figures_are_drawn(vit_run):
     out, _ = vit_run
     for name in ("vit_hyperparameters", "vit_attention"):
-        assert_figure(out, name)
+        assert_drawn(out.path(f"{name}.png"))
 
 
 def test_vit_table_has_one_row_per_configuration(vit_run):
