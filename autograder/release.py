@@ -29,8 +29,9 @@ LEFT_OUT = (HIDDEN_CHECKS_FILE, Path("autograder/release.py"), Path("autograder/
 """Kit files a student copy does without: the hidden checks, and the tools that need solutions/."""
 STUDENT = paths.ROOT / "student"
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
-                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab")
-"""What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits)."""
+                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets")
+"""What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits;
+ipywidgets: the training progress bars in the notebook)."""
 PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = -ra\n"
 KIT_URL_LINE = re.compile(r'^KIT_URL = ""', re.M)
 SOURCE_NOTEBOOK = paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb"

@@ -3,7 +3,8 @@
 Three CIFAR-stem ResNet-18s, the same but for the module on every block's residual branch (none;
 SE, Hu et al. 2018, arXiv:1709.01507; CBAM, Woo et al. 2018, arXiv:1807.06521; both with their
 default reduction 16), are trained with the one training loop (one ``out.run`` each) and measured
-with the lab's profiler. Writes:
+with the lab's profiler (its columns stay empty where the implementation has no profiler yet, as
+in a notebook before Part 4). Writes:
 
 - ``attention.csv``, ``attention_cost.png``: test top-1, parameters, FLOPs per image, latency at
   batch 1, peak memory of a training step at the training batch size, training seconds.
@@ -31,6 +32,7 @@ from torch import nn
 from experiments import maps
 from experiments.context import Context
 from experiments.data import Dataset
+from experiments.lab import PROFILER_NOT_WRITTEN, profile_if_written
 
 NETWORKS = ("resnet18", "se-resnet18", "cbam-resnet18")
 SMOKE_TRAINING = {"epochs": 1, "batch_size": 32}
@@ -39,6 +41,8 @@ STATISTICS_IMAGES = {True: 128, False: 2000}
 """Test images the SE gates are measured on, at smoke and at full size."""
 LATENCY_RUNS = {True: 20, False: 100}
 SHOWN_CLASSES = 8
+COSTS = ("flops", "latency_ms", "latency_p95_ms", "train_step_memory_mb")
+"""The columns the lab's profiler measures (empty until it is written)."""
 GRADCAM_MIN_SIDE = 4
 """Grad-CAM's map has its layer's resolution: the last block with at least this many pixels a side."""
 
@@ -59,7 +63,10 @@ def run(context: Context) -> dict:
     context.out.figure("se_gates", gate_figure(se["se_blocks"], se["se_class_gates"]))
     context.out.figure("cbam_spatial", cbam_figure(images, labels, results["cbam-resnet18"]["cbam_maps"]))
     context.out.figure("gradcam", gradcam_figure(images, labels, {name: results[name]["gradcam"] for name in NETWORKS}))
-    return {"networks": rows, "se_gates": se["se_blocks"]}
+    summary = {"networks": rows, "se_gates": se["se_blocks"]}
+    if any(row["flops"] is None for row in rows):
+        summary["note"] = PROFILER_NOT_WRITTEN
+    return summary
 
 
 def attention_factory(lab, network: str) -> Callable[[int], nn.Module] | None:
@@ -82,14 +89,11 @@ def study(context: Context, dataset: Dataset, network: str, shown: torch.Tensor)
                                 attention=attention_factory(lab, network))
     overrides = SMOKE_TRAINING if context.smoke else {}
     result = context.train(model, dataset, network, **overrides)
-    profiler = lab.profiler.ModelProfiler(model, device)
-    latency = profiler.measure_latency(dataset.test.images[:1], LATENCY_RUNS[context.smoke])
     batch_size = context.train_config(**overrides).batch_size
+    costs = profile_if_written(lab, model, device, lambda profiler: measured_costs(
+        profiler, dataset, batch_size, LATENCY_RUNS[context.smoke])) or dict.fromkeys(COSTS)
     row = {"network": network, "top1": result.final_top1, "best_top1": result.best_top1,
-           "parameters": result.parameters, "flops": profiler.measure_flops(dataset.image_shape),
-           "latency_ms": latency["median_ms"], "latency_p95_ms": latency["p95_ms"],
-           "train_step_memory_mb": profiler.measure_memory(batch_size, dataset.image_shape) / 2**20,
-           "train_seconds": result.seconds}
+           "parameters": result.parameters, **costs, "train_seconds": result.seconds}
     model.eval()
     found = {"row": row, "training": result.summary()}
     if network == "se-resnet18":
@@ -104,6 +108,14 @@ def study(context: Context, dataset: Dataset, network: str, shown: torch.Tensor)
     cam = lab.gradcam.GradCAM(model, layer)(dataset.test.images[shown].to(device), dataset.test.labels[shown].tolist())
     found["gradcam"] = rounded(cam.detach().cpu())
     return found
+
+
+def measured_costs(profiler, dataset: Dataset, batch_size: int, latency_runs: int) -> dict:
+    """The ``COSTS`` of the profiler's model: FLOPs per image, latency at batch 1, training-step memory."""
+    latency = profiler.measure_latency(dataset.test.images[:1], latency_runs)
+    return {"flops": profiler.measure_flops(dataset.image_shape), "latency_ms": latency["median_ms"],
+            "latency_p95_ms": latency["p95_ms"],
+            "train_step_memory_mb": profiler.measure_memory(batch_size, dataset.image_shape) / 2**20}
 
 
 def module_statistics(model: nn.Module, kind: type, reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -204,6 +216,7 @@ def cost_figure(rows: list[dict]) -> Figure:
     """Bars per network, labelled with the change from the first: accuracy, parameters, FLOPs, latency, memory."""
     panels = [("top1", "test top-1", 1), ("parameters", "parameters (M)", 1e-6), ("flops", "GFLOPs per image", 1e-9),
               ("latency_ms", "latency at batch 1 (ms)", 1), ("train_step_memory_mb", "training-step memory (MB)", 1)]
+    panels = [panel for panel in panels if all(row[panel[0]] is not None for row in rows)]  # profiler not written
     figure = Figure(figsize=(3 * len(panels), 3))
     names = [row["network"] for row in rows]
     for axis, (key, label, scale) in zip(figure.subplots(1, len(panels)), panels):

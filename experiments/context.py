@@ -38,6 +38,8 @@ class Context:
     seed: int = 0
     wandb: Optional[str] = None
     """``offline`` or ``online`` to log training runs to Weights & Biases too."""
+    progress: Optional[bool] = None
+    """A progress bar per training epoch; None: only on a terminal."""
 
     @property
     def dataset_id(self) -> str:
@@ -50,7 +52,7 @@ class Context:
     def train_config(self, **overrides) -> TrainConfig:
         """The training settings for this size (smoke or full), with ``overrides``."""
         base = SMOKE_TRAINING if self.smoke else FULL_TRAINING
-        return dataclasses.replace(TrainConfig(seed=self.seed), **{**base, **overrides})
+        return dataclasses.replace(TrainConfig(seed=self.seed, progress=self.progress), **{**base, **overrides})
 
     def train(self, model: torch.nn.Module, dataset: data.Dataset, name: str, **overrides) -> TrainResult:
         """Train ``model`` with ``train_config(**overrides)``; its log goes to ``out/logs/<name>/``."""

@@ -21,6 +21,10 @@ class Output:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.resumed: list[str] = []
         """Keys of the runs taken from disk."""
+        self.tables: list[str] = []
+        """Names of the tables written, in order."""
+        self.figures: list[Path] = []
+        """Paths of the figures written, in order."""
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -50,6 +54,7 @@ class Output:
             writer.writeheader()
             writer.writerows(rows)
         (self.folder / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        self.tables.append(name)
         return self.folder / f"{name}.csv"
 
     def figure(self, name: str, figure) -> Path:
@@ -59,4 +64,5 @@ class Output:
         path = self.folder / f"{name}.png"
         figure.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(figure)
+        self.figures.append(path)
         return path

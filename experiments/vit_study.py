@@ -4,7 +4,8 @@ Patch size, embedding dimension and number of heads are varied one at a time aro
 configuration (the others held at the base; depth and MLP ratio 4 fixed), each configuration one
 ``out.run`` trained with the one training loop (Dosovitskiy et al. 2021, arXiv:2010.11929). Writes:
 
-- ``vit.csv``: per configuration, tokens, parameters, FLOPs per image, test top-1, training seconds.
+- ``vit.csv``: per configuration, tokens, parameters, FLOPs per image (the lab profiler's, empty
+  where it is not written yet), test top-1, training seconds.
 - ``vit_hyperparameters.png``: test top-1 and training time against each hyperparameter.
 - ``vit_attention.png``: for the base configuration, over the first test image of each of 8
   classes: the CLS token's attention to the patches in the last block (mean over heads), and
@@ -25,6 +26,7 @@ from experiments import maps
 from experiments.attention_study import SHOWN_CLASSES, rounded, shown_indices
 from experiments.context import Context
 from experiments.data import Dataset
+from experiments.lab import PROFILER_NOT_WRITTEN, profile_if_written
 
 HYPERPARAMETERS = ("patch_size", "embed_dim", "num_heads")
 SMOKE = {"depth": 2, "base": {"patch_size": 4, "embed_dim": 32, "num_heads": 2},
@@ -50,7 +52,10 @@ def run(context: Context) -> dict:
     images, labels = dataset.test.images[shown], dataset.test.labels[shown].tolist()
     context.out.figure("vit_attention", attention_figure(images, labels, base["cls_attention"], base["rollout"],
                                                          base["row"]["config"]))
-    return {"configurations": rows}
+    summary = {"configurations": rows}
+    if any(row["flops"] is None for row in rows):
+        summary["note"] = PROFILER_NOT_WRITTEN
+    return summary
 
 
 def configurations(grid: dict) -> list[dict]:
@@ -78,7 +83,7 @@ def study(context: Context, dataset: Dataset, config: dict, depth: int, shown: t
                                       num_heads=config["num_heads"])
     name = key(config, depth)
     result = context.train(model, dataset, name, **(SMOKE_TRAINING if context.smoke else {}))
-    flops = lab.profiler.ModelProfiler(model, device).measure_flops(dataset.image_shape)
+    flops = profile_if_written(lab, model, device, lambda profiler: profiler.measure_flops(dataset.image_shape))
     model.eval()
     with torch.no_grad():
         attentions = [a.float().cpu() for a in model.attention_maps(dataset.test.images[shown].to(device))]

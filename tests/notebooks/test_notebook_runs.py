@@ -68,7 +68,7 @@ def test_experiments_draw_their_figures(executed):
     first_solution = next(i for i, cell in enumerate(executed.cells) if "nbgrader" in cell.metadata)
     experiments = [cell for cell in executed.cells[first_solution:-1]
                    if cell.cell_type == "code" and "nbgrader" not in cell.metadata]
-    assert len(experiments) == 9
+    assert len(experiments) == 7
     for cell in experiments:
         images = [o for o in cell.outputs if o.output_type == "display_data" and "image/png" in o.data]
         assert images, f"{cell.id} drew no figure"
