@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 REGIMES = {"1k": 1_000, "10k": 10_000, "full": None}
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-CIFAR_FILES = {"cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
-               "cifar100": (["train"], ["test"], b"fine_labels")}
+CIFAR_FILES = {"cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels"),
+               "cifar100": (["train"], ["test"], "fine_labels")}
 DATASETS = ("digits", "cifar10", "cifar100")
 
 
@@ -132,7 +132,7 @@ def cifar(name: str, root: str | Path, download: bool = False) -> Dataset:
     return Dataset(name, Split(train_images, train_labels), Split(test_images, test_labels), classes, augment=True)
 
 
-def _read_batches(folder: Path, files: list[str], label_key: bytes) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_batches(folder: Path, files: list[str], label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The images (N, 3, 32, 32) in [0, 1] and labels of CIFAR's pickled batches."""
     images, labels = [], []
     for file in files:
@@ -140,8 +140,9 @@ def _read_batches(folder: Path, files: list[str], label_key: bytes) -> tuple[tor
         if not path.is_file():
             raise DataNotFound(f"{path} is missing: the folder is incomplete")
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")  # CIFAR's own format: pickled dicts of numpy arrays
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            # CIFAR's own format: dicts of numpy arrays pickled by Python 2, read as torchvision reads them.
+            batch = pickle.load(handle, encoding="latin1")
+        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(batch[label_key], dtype=np.int64))
     return torch.from_numpy(np.concatenate(images)).float() / 255.0, torch.from_numpy(np.concatenate(labels))
 

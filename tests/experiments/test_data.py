@@ -18,7 +18,7 @@ def cifar_folder(root, name: str, per_file: int = 20, seed: int = 0):
     train_files, test_files, label_key = data.CIFAR_FILES[name]
     classes = 10 if name == "cifar10" else 100
     for file in train_files + test_files:
-        batch = {b"data": rng.integers(0, 256, (per_file, 3072), dtype=np.uint8),
+        batch = {"data": rng.integers(0, 256, (per_file, 3072), dtype=np.uint8),
                  label_key: [int(v) for v in rng.integers(0, classes, per_file)]}
         with open(folder / file, "wb") as handle:
             pickle.dump(batch, handle)
@@ -36,12 +36,56 @@ def test_cifar_is_read_from_a_folder_in_torchvisions_layout(tmp_path, name, trai
     _, _, label_key = data.CIFAR_FILES[name]
     with open(folder / data.CIFAR_FILES[name][0][0], "rb") as handle:
         raw = pickle.load(handle)
-    first = torch.tensor(raw[b"data"][0], dtype=torch.float32).reshape(3, 32, 32) / 255
+    first = torch.tensor(raw["data"][0], dtype=torch.float32).reshape(3, 32, 32) / 255
     for channel in range(3):  # normalisation is affine per channel: the same picture, rescaled
         pair = torch.stack([dataset.train.images[0, channel].flatten(), first[channel].flatten()])
         assert torch.corrcoef(pair)[0, 1] > 0.9999
     assert abs(float(dataset.train.images.mean())) < 1e-4
     assert dataset.train.labels[0].item() == raw[label_key][0]
+
+
+def test_download_goes_through_torchvision_and_its_checksums(tmp_path, monkeypatch):
+    """``--download``: torchvision fetches the archive (here from a web server on this machine, serving one
+    made from a CIFAR-format folder), checks its MD5s, unpacks it, and the reader takes it from there."""
+    import functools
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+
+    import torchvision
+
+    folder = cifar_folder(tmp_path / "site", "cifar10")
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": [f"class {i}" for i in range(10)]}, handle)
+    archive = tmp_path / "site" / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+
+    def md5(path) -> str:
+        return hashlib.md5(path.read_bytes()).hexdigest()
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = torchvision.datasets.CIFAR10
+    monkeypatch.setattr(site, "url", f"http://127.0.0.1:{server.server_port}/{archive.name}")
+    monkeypatch.setattr(site, "tgz_md5", md5(archive))
+    monkeypatch.setattr(site, "train_list", [[name, md5(folder / name)] for name, _ in site.train_list])
+    monkeypatch.setattr(site, "test_list", [[name, md5(folder / name)] for name, _ in site.test_list])
+    monkeypatch.setattr(site, "meta", {**site.meta, "md5": md5(folder / "batches.meta")})
+    root = tmp_path / "data"
+    dataset = data.load("cifar10", root, download=True)
+    assert (root / "cifar-10-python.tar.gz").is_file() and (root / "cifar-10-batches-py" / "data_batch_5").is_file()
+    assert dataset.train.images.shape == (100, 3, 32, 32) and dataset.test.images.shape == (20, 3, 32, 32)
+
+    monkeypatch.setattr(site, "tgz_md5", "0" * 32)  # an archive that does not match its checksum is refused
+    try:
+        with pytest.raises(RuntimeError):
+            data.load("cifar10", tmp_path / "elsewhere", download=True)
+    finally:
+        server.shutdown()
 
 
 def test_a_missing_or_incomplete_cifar_folder_says_what_to_do(tmp_path):

@@ -1,9 +1,10 @@
 """nbgrader end to end: the source notebook is released, submitted by two students, autograded, exported.
 
-One student hands in the source notebook (the reference solutions): every automatic point. The other
+One student hands in the source notebook (the reference solutions): every automatic point, and the
+notebook runs top to bottom as a student runs it, experiments included (at smoke size). The other
 hands in the released notebook untouched: no point, and autograding still ends normally. Both are
-graded in one ``nbgrader autograde`` run (about a minute on a 2-core CPU) in a temporary course folder
-that uses notebooks/nbgrader_config.py.
+graded in one ``nbgrader autograde`` run (about two minutes on a 2-core CPU) in a temporary course
+folder that uses notebooks/nbgrader_config.py.
 """
 from __future__ import annotations
 
@@ -107,6 +108,30 @@ def test_autograded_notebooks_ran_the_hidden_tests(course):
     untouched = cells(course / "autograded" / "untouched" / "lab3" / "lab3.ipynb")
     assert any(o.output_type == "error" and o.ename == "AssertionError"
                for o in untouched["tests-part1-basic_block"].outputs)
+
+
+def test_the_solvers_notebook_ran_clean_and_every_experiment_drew(course):
+    """As a student runs it, top to bottom at smoke size: no cell raised, no test cell wrote to stderr
+    (nbgrader scores such a cell 0), and each experiment cell (a plain code cell after the first
+    solution cell) showed PNG figures."""
+    notebook = nbformat.read(course / "autograded" / "solver" / "lab3" / "lab3.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    errors = {cell.id: [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"] for cell in code}
+    assert {cell: found for cell, found in errors.items() if found} == {}
+    test_cells = [cell for cell in code if cell.metadata.get("nbgrader", {}).get("grade")]
+    assert len(test_cells) == 16
+    for cell in test_cells:
+        stderr = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr")
+        assert not stderr, f"{cell.id}: {stderr[-2000:]}"
+    first_solution = next(i for i, cell in enumerate(notebook.cells) if "nbgrader" in cell.metadata)
+    experiments = [cell for cell in notebook.cells[first_solution:]
+                   if cell.cell_type == "code" and "nbgrader" not in cell.metadata]
+    assert [cell.source for cell in experiments] == [
+        f'{name.replace("-", "_")}_results = experiment("{name}")'
+        for name in ("depth", "gradient-flow", "attention", "vit", "regimes", "profiling", "selection")]
+    for cell in experiments:
+        images = [o for o in cell.outputs if o.output_type == "display_data" and "image/png" in o.data]
+        assert images, f"{cell.source} drew no figure"
 
 
 def _lost(course: Path, student: str) -> dict[str, str]:
