@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     context = Context(lab, None, device, args.smoke, args.data, Path(args.data_root), args.download, args.seed,
                       args.wandb)
     # Implementations, smoke and full runs, and datasets keep apart: a finished run is taken from its folder.
-    default = (Path("out") / "experiments" / Path(source).stem /
-               f"{args.name}-{context.dataset_id}{'-smoke' if args.smoke else ''}")
+    default = Path("out") / "experiments" / Path(source).stem / context.output_name(args.name)
     out = context.out = Output(Path(args.out) if args.out else default)
     module = importlib.import_module(EXPERIMENTS[args.name][0])
     try:

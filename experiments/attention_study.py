@@ -32,7 +32,7 @@ from torch import nn
 from experiments import maps
 from experiments.context import Context
 from experiments.data import Dataset
-from experiments.lab import PROFILER_NOT_WRITTEN, profile_if_written
+from experiments.lab import profile_if_written, profiler_note
 
 NETWORKS = ("resnet18", "se-resnet18", "cbam-resnet18")
 SMOKE_TRAINING = {"epochs": 1, "batch_size": 32}
@@ -63,10 +63,7 @@ def run(context: Context) -> dict:
     context.out.figure("se_gates", gate_figure(se["se_blocks"], se["se_class_gates"]))
     context.out.figure("cbam_spatial", cbam_figure(images, labels, results["cbam-resnet18"]["cbam_maps"]))
     context.out.figure("gradcam", gradcam_figure(images, labels, {name: results[name]["gradcam"] for name in NETWORKS}))
-    summary = {"networks": rows, "se_gates": se["se_blocks"]}
-    if any(row["flops"] is None for row in rows):
-        summary["note"] = PROFILER_NOT_WRITTEN
-    return summary
+    return {"networks": rows, "se_gates": se["se_blocks"], **profiler_note(rows)}
 
 
 def attention_factory(lab, network: str) -> Callable[[int], nn.Module] | None:

@@ -45,6 +45,11 @@ class Context:
     def dataset_id(self) -> str:
         return self.dataset_name or ("digits" if self.smoke else "cifar10")
 
+    def output_name(self, experiment: str) -> str:
+        """The output folder's name for ``experiment`` at this dataset and size: ``NAME-DATASET[-smoke]``.
+        Experiments beside each other find one another's tables by it (``selection``)."""
+        return f"{experiment}-{self.dataset_id}{'-smoke' if self.smoke else ''}"
+
     def dataset(self, regime: str = "full") -> data.Dataset:
         """The context's dataset, its training split cut to ``regime`` (``1k``, ``10k``, ``full``)."""
         return data.regime(_load(self.dataset_id, str(self.data_root), self.download), regime, self.seed)

@@ -77,6 +77,11 @@ def profile_if_written(lab: Lab, model, device, measure: Callable[[object], Meas
         return None
 
 
+def profiler_note(rows: list[dict]) -> dict:
+    """``{"note": PROFILER_NOT_WRITTEN}`` for a summary whose ``rows`` lack the profiler's FLOPs, else ``{}``."""
+    return {"note": PROFILER_NOT_WRITTEN} if any(row["flops"] is None for row in rows) else {}
+
+
 def _from_folder(folder: Path, source: str) -> Lab:
     """Import the folder's five files; their imports of each other (``from resnet import ...``) resolve
     to these same modules."""

@@ -41,7 +41,7 @@ def run_experiment(name: str, namespace: dict, device: str | torch.device, smoke
     # Progress bars for the long full-size runs only: at smoke size they would bury the figures.
     context = Context(lab_from_namespace(namespace), None, torch.device(device), smoke, dataset, Path(data_root),
                       download=True, progress=not smoke)
-    folder = Path(results) / f"{name}-{context.dataset_id}{'-smoke' if smoke else ''}"
+    folder = Path(results) / context.output_name(name)
     if rerun and folder.exists():
         shutil.rmtree(folder)
     out = context.out = Output(folder)

@@ -26,7 +26,7 @@ from experiments import maps
 from experiments.attention_study import SHOWN_CLASSES, rounded, shown_indices
 from experiments.context import Context
 from experiments.data import Dataset
-from experiments.lab import PROFILER_NOT_WRITTEN, profile_if_written
+from experiments.lab import profile_if_written, profiler_note
 
 HYPERPARAMETERS = ("patch_size", "embed_dim", "num_heads")
 SMOKE = {"depth": 2, "base": {"patch_size": 4, "embed_dim": 32, "num_heads": 2},
@@ -52,10 +52,7 @@ def run(context: Context) -> dict:
     images, labels = dataset.test.images[shown], dataset.test.labels[shown].tolist()
     context.out.figure("vit_attention", attention_figure(images, labels, base["cls_attention"], base["rollout"],
                                                          base["row"]["config"]))
-    summary = {"configurations": rows}
-    if any(row["flops"] is None for row in rows):
-        summary["note"] = PROFILER_NOT_WRITTEN
-    return summary
+    return {"configurations": rows, **profiler_note(rows)}
 
 
 def configurations(grid: dict) -> list[dict]:
