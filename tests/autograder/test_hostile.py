@@ -229,8 +229,9 @@ HOSTILE: list[Hostile] = [
             import threading, time
             for _ in range(1000):  # 8 MB of stack each: the memory limit stops them, or the process limit
                 threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
-            """),), zero("can't start new thread",  # the stack's mmap failed,
-                         "MemoryError")),  # or the stacks took the memory and Python's next allocation failed
+            """),), zero("can't start new thread",  # a stack's mmap failed,
+                         "MemoryError",  # or the stacks took the memory and Python's next allocation failed,
+                         "ran more than 256 processes and threads")),  # or the sandbox's init counted 256
     Hostile("threads_small_stacks", (at_import("""
             import threading, time
             threading.stack_size(256 << 10)  # 400 x 256 kB: only the process limit (256) stops them
