@@ -61,18 +61,14 @@ def run_golden(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Grade a folder or notebook with the visible checks, the reference's values from golden/."""
-    submission = Path(args.path)
-    problem = _submission_problem(submission)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    inputs = _grading_inputs(args)
+    if inputs is None:
         return 2
+    submission, rubric, device = inputs
     from autograder.golden_files import visible_rubric
     from autograder.grade import grade
     from autograder.report import format_report
 
-    rubric, device = _rubric_and_device(args)
-    if rubric is None:
-        return 2
     visible = visible_rubric(rubric)
     graded = grade(submission, visible, device, sandbox="off", reference="replay")
     print(format_report(graded.results, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
@@ -130,6 +126,24 @@ def _submission_problem(submission: Path) -> str:
     return ""
 
 
+def _grading_inputs(args: argparse.Namespace, problem: str = ""):
+    """(submission, rubric, device) for ``grade`` and ``check``; None after printing why one is unusable.
+
+    ``problem``: the command's own complaint about its other options, told after the path's. Paths
+    are checked before the rubric and device, whose modules import torch: a mistyped path should not
+    wait for it.
+    """
+    submission = Path(args.path)
+    problem = _submission_problem(submission) or problem
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return None
+    rubric, device = _rubric_and_device(args)
+    if rubric is None:
+        return None
+    return submission, rubric, device
+
+
 def _rubric(args: argparse.Namespace):
     """The rubric named by ``--rubric``; None after printing why when it is unusable."""
     from autograder.checks import CHECKS
@@ -159,21 +173,16 @@ def _rubric_and_device(args: argparse.Namespace):
 
 def run_grade(args: argparse.Namespace) -> int:
     """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
-    submission = Path(args.path)
-    problem = _submission_problem(submission)
-    if Path(args.results).is_dir():
-        problem = problem or f"--results {args.results} is a folder; give the path of the JSON file to write"
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    results_problem = (f"--results {args.results} is a folder; give the path of the JSON file to write"
+                       if Path(args.results).is_dir() else "")
+    inputs = _grading_inputs(args, results_problem)
+    if inputs is None:
         return 2
-    # Imported only now: the checks import torch, and a mistyped path should not wait for it.
+    submission, rubric, device = inputs
     from autograder.grade import grade
     from autograder.report import format_report, write_results
     from autograder.sandbox import SandboxUnavailable
 
-    rubric, device = _rubric_and_device(args)
-    if rubric is None:
-        return 2
     start = time.perf_counter()
     try:
         graded = grade(submission, rubric, device, args.sandbox)

@@ -25,8 +25,6 @@ from autograder.worker import LAB_MODULES
 
 PACKAGES = ("autograder", "solutions")
 """The kit's packages the package carries (the grader imports the solutions; skeletons are not needed)."""
-INSTRUCTOR_TOOLS = ("autograder/release.py", "autograder/lab_notebook.py")
-"""Files of those packages the grader never imports (they need nbgrader), left out."""
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "pyyaml", "safetensors", "hypothesis",
                 "scikit-learn", "nbformat")
 """What the grader imports beyond the standard library (scikit-learn: the training checks' digits)."""
@@ -57,8 +55,9 @@ def build(zip_path: Path) -> list[str]:
     }
     for package in PACKAGES:
         for source in sorted((paths.ROOT / package).rglob("*.py")):
-            if source.relative_to(paths.ROOT).as_posix() not in INSTRUCTOR_TOOLS:
-                files[f"kit/{source.relative_to(paths.ROOT).as_posix()}"] = source.read_bytes()
+            relative = source.relative_to(paths.ROOT)
+            if relative not in paths.INSTRUCTOR_TOOLS:  # the grader never imports them
+                files[f"kit/{relative.as_posix()}"] = source.read_bytes()
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():

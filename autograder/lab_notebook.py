@@ -48,7 +48,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import paths
-from autograder.rubric import Rubric, load_rubric
+from autograder.rubric import Rubric, load_rubric, whole
 from autograder.skeletons import BEGIN
 
 NOTEBOOKS = paths.ROOT / "notebooks"
@@ -292,10 +292,6 @@ def _nbgrader(cell: NotebookNode, grade_id: str, *, solution=False, grade=False,
     return cell
 
 
-def _number(points: float) -> float | int:
-    return int(points) if float(points).is_integer() else points
-
-
 def _points_text(points: float | int) -> str:
     return f"{points} point" + ("" if points == 1 else "s")
 
@@ -339,7 +335,7 @@ def _tests(build: Build, cell: TemplateCell, args: list[str]) -> None:
         build.tested[check] = cell.line
     shown = [c for c in checks if build.rubric.checks[c].visibility == "visible"]
     hidden = [c for c in checks if c not in shown]
-    points = _number(math.fsum(build.rubric.checks[c].points for c in checks))
+    points = whole(math.fsum(build.rubric.checks[c].points for c in checks))
     lines = [f"# {_points_text(points)}" + ("; more checks run when the lab is graded." if hidden else "."),
              "from autograder.selfcheck import assert_check"]
     if shown:
@@ -355,8 +351,8 @@ def _manual(build: Build, cell: TemplateCell, args: list[str]) -> None:
         raise TemplateError(f"{build.where(cell)}: 'manual' takes ITEM [SECTION] (section in a-z, 0-9, _)")
     item = build.rubric.manual[args[0]]
     count = build.manual_sections[args[0]]
-    points = _number(item.points / count)
-    share = (f" ({_number(item.points)} points for the {args[0]}, split equally over its {count} sections)"
+    points = whole(item.points / count)
+    share = (f" ({whole(item.points)} points for the {args[0]}, split equally over its {count} sections)"
              if count > 1 else "")
     question = markdown_text(cell, build.template)
     if not question:
@@ -409,8 +405,8 @@ def _summary(build: Build) -> str:
         if meta.get("grade"):
             how = "checks" if cell.cell_type == "code" else "by hand"
             rows.append(f"| `{meta['grade_id']}` ({how}) | {meta['points']} |")
-    rows.append(f"| **total** | **{_number(build.rubric.total)}** |")
-    note = "".join(f"\n\n**{name.capitalize()}** ({_points_text(_number(item.points))} on top, graded outside "
+    rows.append(f"| **total** | **{whole(build.rubric.total)}** |")
+    note = "".join(f"\n\n**{name.capitalize()}** ({_points_text(whole(item.points))} on top, graded outside "
                    f"this notebook): {item.description}."
                    for name, item in build.rubric.manual.items() if item.bonus)
     return "\n".join(rows) + note

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from autograder import paths
 from autograder.golden_files import SHOWN, stale, visible_rubric
-from autograder.rubric import Rubric
+from autograder.rubric import Rubric, whole
 
 HIDDEN_CHECKS_FILE = Path("autograder/checks/hidden.py")
-LEFT_OUT = (HIDDEN_CHECKS_FILE, Path("autograder/release.py"), Path("autograder/lab_notebook.py"))
+LEFT_OUT = (HIDDEN_CHECKS_FILE, *paths.INSTRUCTOR_TOOLS)
 """Kit files a student copy does without: the hidden checks, and the tools that need solutions/."""
 STUDENT = paths.ROOT / "student"
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
@@ -114,14 +114,10 @@ def student_rubric_text(text: str, rubric: Rubric) -> str:
     out = []
     for line in lines:
         key = line.split(":", 1)[0]
-        out.append(f"{key}: {_number(replaced[key])}" if key in replaced else line)
-    header = (f"# Student copy: the {len(rubric.checks) - len(hidden)} visible checks ({_number(kept_points)} of "
-              f"{_number(rubric.code_points)} code points); {len(hidden)} more are graded after the due date.\n")
+        out.append(f"{key}: {whole(replaced[key])}" if key in replaced else line)
+    header = (f"# Student copy: the {len(rubric.checks) - len(hidden)} visible checks ({whole(kept_points)} of "
+              f"{whole(rubric.code_points)} code points); {len(hidden)} more are graded after the due date.\n")
     return header + "\n".join(out) + "\n"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def released_notebook(source: Path, target: Path, kit_url: str = "") -> None:

@@ -131,6 +131,11 @@ class Rubric:
         return self.total
 
 
+def whole(points: float) -> int | float:
+    """Points as a rubric writes them: 4.0 -> 4, 2.5 stays 2.5."""
+    return int(points) if float(points).is_integer() else points
+
+
 def load_rubric(path: str | Path, known_checks: Collection[str]) -> Rubric:
     """Read and validate the rubric at ``path`` against the registered check ids ``known_checks``."""
     if isinstance(known_checks, str):

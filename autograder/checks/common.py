@@ -431,8 +431,9 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: Opt
     except AlignmentError as error:
         return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
     problems = []
+    x64 = case.make_input(1).double()
     variant_outputs = {variant: pair.computed(f"variant {variant}", lambda ref, compute=compute: compute(ref.double(), x64))
-                       for x64 in [case.make_input(1).double()] for variant, compute in (variants or {}).items()}
+                       for variant, compute in (variants or {}).items()}
     for dtype, torch_dtype in (("float32", torch.float32), ("float64", torch.float64)):
         tol = tolerances[dtype]
         x = case.make_input(1).to(torch_dtype)
