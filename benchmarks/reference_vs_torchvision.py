@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +23,8 @@ import torchvision
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from autograder.grade import resolve_device  # noqa: E402
+from experiments.profiling import device_name  # noqa: E402
 from solutions import resnet, vit  # noqa: E402
 
 def timm_model(name: str) -> Callable[[], nn.Module]:
@@ -75,12 +76,6 @@ def compare(name: tuple[str, str], device: torch.device, batch_size: int, repeat
     return {"model": name[0], "library": name[1], "ours_ms": ours_ms, "theirs_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -88,8 +83,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
+    device = torch.device(resolve_device(args.device))
+    use_cuda = device.type == "cuda"
     batch_size = args.batch_size or (64 if use_cuda else 8)
     print(f"device: {device_name(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}; "
           f"float32, batch {batch_size}, 224x224, median of {args.repeats} after {args.warmup} warm-up rounds")

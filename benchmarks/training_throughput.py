@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from autograder.grade import resolve_device  # noqa: E402
 from experiments.data import Dataset, Split  # noqa: E402
 from experiments.lab import load_lab  # noqa: E402
 from experiments.profiling import device_name  # noqa: E402
@@ -80,8 +81,8 @@ def main() -> None:
     parser.add_argument("--lab", default="solutions", help="whose models (default: the reference)")
     parser.add_argument("--quick", action="store_true", help="ViT only, batch 8, 2 steps, no torch.compile")
     args = parser.parse_args()
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
+    device = torch.device(resolve_device(args.device))
+    use_cuda = device.type == "cuda"
     if args.quick:
         args.models, args.batch_size, args.steps, args.epochs, args.rounds = "vit", 8, 2, 1, 1
     args.batch_size = args.batch_size or (128 if use_cuda else 32)

@@ -49,16 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     import torch
 
+    from autograder.grade import resolve_device
     from experiments.context import Context
     from experiments.data import DataNotFound
     from experiments.lab import LabNotFound, load_lab
     from experiments.outputs import Output
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda was asked for, but torch sees no CUDA device", file=sys.stderr)
+    try:
+        device = torch.device(resolve_device(args.device))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
     source = args.lab or ("solutions" if importlib.util.find_spec("solutions") is not None else "skeletons")
     try:
         lab = load_lab(source)

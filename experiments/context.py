@@ -42,6 +42,11 @@ class Context:
     """A progress bar per training epoch; None: only on a terminal."""
 
     @property
+    def size(self) -> str:
+        """``smoke`` or ``full``."""
+        return "smoke" if self.smoke else "full"
+
+    @property
     def dataset_id(self) -> str:
         return self.dataset_name or ("digits" if self.smoke else "cifar10")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import torch
 from matplotlib.figure import Figure
@@ -32,6 +31,7 @@ from matplotlib.ticker import MaxNLocator
 
 from experiments.context import Context
 from experiments.data import Dataset
+from experiments.outputs import scalars
 
 DEPTHS = (18, 34, 50, 101)
 TARGETS = {"digits": 0.9, "cifar10": 0.85, "cifar100": 0.6}
@@ -45,12 +45,11 @@ def run(context: Context) -> dict:
     """Train every depth (or take its finished run from disk); write the table and figures; return a summary."""
     dataset = context.dataset()
     target = TARGETS.get(context.dataset_id)
-    size = "smoke" if context.smoke else "full"
     runs = []
     for depth in DEPTHS:
-        key = f"resnet{depth}-{context.dataset_id}-{size}-seed{context.seed}"
+        key = f"resnet{depth}-{context.dataset_id}-{context.size}-seed{context.seed}"
         runs.append(context.out.run(key, functools.partial(train_depth, context, dataset, depth, key, target)))
-    context.out.table("depth", [{k: v for k, v in r.items() if not isinstance(v, list)} for r in runs])
+    context.out.table("depth", [scalars(r) for r in runs])
     memory_label = "peak GPU memory (MB)" if context.device.type == "cuda" else "peak process memory (MB)"
     context.out.figure("depth_accuracy", accuracy_figure(runs, context.dataset_id))
     context.out.figure("depth_learning_curves", learning_curves_figure(runs, target, context.dataset_id))
@@ -73,9 +72,6 @@ def train_depth(context: Context, dataset: Dataset, depth: int, key: str, target
     if context.smoke and depth != 18:
         dataset = dataclasses.replace(dataset, test=dataset.test.subset(torch.arange(SMOKE_DEEPER_TEST_IMAGES)))
     config = context.train_config(**overrides)
-    steps_per_epoch = math.ceil(len(dataset.train) / config.batch_size)
-    if config.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     torch.manual_seed(context.seed)  # the same initialisation on every rerun
     model = getattr(context.lab.resnet, f"resnet{depth}")(
         num_classes=dataset.num_classes, stem="cifar", in_channels=dataset.image_shape[0])
@@ -87,7 +83,7 @@ def train_depth(context: Context, dataset: Dataset, depth: int, key: str, target
         "depth": depth,
         "parameters": result.parameters,
         "epochs": result.epochs_run,
-        "steps": steps_per_epoch * result.epochs_run,
+        "steps": config.steps_per_epoch(len(dataset.train)) * result.epochs_run,
         "batch_size": config.batch_size,
         "test_images": len(dataset.test),
         "train_seconds": result.seconds,

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +40,7 @@ from torch import nn
 
 from experiments.context import Context
 from experiments.data import Dataset
+from experiments.outputs import scalars
 
 WIDTHS = (16, 32, 64)
 SIZES = {"smoke": {"blocks_per_stage": 7, "measure_images": 128, "steps": 12, "batch_size": 64},
@@ -142,7 +142,7 @@ def measure_variant(context: Context, dataset: Dataset, variant: str, key: str, 
     overrides = {"epochs": 1, "max_steps_per_epoch": settings["steps"], "schedule": "constant"}
     if "batch_size" in settings:
         overrides["batch_size"] = settings["batch_size"]
-    steps = min(settings["steps"], math.ceil(len(dataset.train) / context.train_config(**overrides).batch_size))
+    steps = context.train_config(**overrides).steps_per_epoch(len(dataset.train))
     result = context.train(model, dataset, key, **overrides)
     trained = conv_gradient_norms(model, images, labels)
     return {"variant": variant, "residual": residual, "preactivation": preactivation,
@@ -155,16 +155,15 @@ def measure_variant(context: Context, dataset: Dataset, variant: str, key: str, 
 def run(context: Context) -> dict:
     """Measure the four variants (or take their finished runs from disk); write tables and figure; return a summary."""
     dataset = context.dataset()
-    size = "smoke" if context.smoke else "full"
-    settings = SIZES[size]
+    settings = SIZES[context.size]
     runs = []
     for variant in VARIANTS:
-        key = f"gradient-flow-{variant}-{context.dataset_id}-{size}-seed{context.seed}"
+        key = f"gradient-flow-{variant}-{context.dataset_id}-{context.size}-seed{context.seed}"
         runs.append(context.out.run(key, functools.partial(measure_variant, context, dataset, variant, key, settings)))
     context.out.table("gradient_flow", [
         {"variant": r["variant"], "layer": layer + 1, "init": init, "trained": trained}
         for r in runs for layer, (init, trained) in enumerate(zip(r["init"], r["trained"]))])
-    context.out.table("gradient_flow_ratio", [{k: v for k, v in r.items() if not isinstance(v, list)} for r in runs])
+    context.out.table("gradient_flow_ratio", [scalars(r) for r in runs])
     context.out.figure("gradient_flow", norms_figure(runs, context.dataset_id))
     return {"dataset": context.dataset_id, "layers": 6 * settings["blocks_per_stage"] + 2, "steps": runs[0]["steps"],
             **{r["variant"]: {k: r[k] for k in ("first_over_last_init", "first_over_last_trained", "test_top1")}

@@ -22,7 +22,7 @@ import torch
 from experiments.__main__ import EXPERIMENTS
 from experiments.context import Context
 from experiments.lab import lab_from_namespace
-from experiments.outputs import Output
+from experiments.outputs import Output, columns
 
 RESULTS = Path("lab3-results")
 
@@ -69,14 +69,14 @@ def show(out: Output) -> None:
 
 def table_html(name: str, rows: list[dict]) -> str:
     """``rows`` as an HTML table captioned ``name``: numbers to 4 significant digits, None empty."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    fields = columns(rows)
 
     def cell(value) -> str:
         if value is None:
             return ""
         return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))
 
-    header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(row.get(column))}</td>" for column in columns) + "</tr>"
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in fields)
+    body = "".join("<tr>" + "".join(f"<td>{cell(row.get(column))}</td>" for column in fields) + "</tr>"
                    for row in rows)
     return f"<table><caption>{html.escape(name)}</caption><tr>{header}</tr>{body}</table>"

@@ -13,6 +13,16 @@ from pathlib import Path
 from typing import Callable
 
 
+def columns(rows: list[dict]) -> list[str]:
+    """Every key of ``rows``, in order of first appearance: a table's columns."""
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def scalars(record: dict) -> dict:
+    """``record`` without its lists (per-epoch histories): a table row."""
+    return {key: value for key, value in record.items() if not isinstance(value, list)}
+
+
 class Output:
     """The folder an experiment writes to."""
 
@@ -48,9 +58,8 @@ class Output:
         """``rows`` as ``name.csv`` and ``name.json``; returns the CSV's path."""
         if not rows:
             raise ValueError(f"table {name!r} has no rows")
-        fields = list(dict.fromkeys(key for row in rows for key in row))
         with open(self.folder / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer = csv.DictWriter(handle, fieldnames=columns(rows))
             writer.writeheader()
             writer.writerows(rows)
         (self.folder / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -25,6 +25,7 @@ Smoke size: digits images (1, 16, 16), batches 1, 8 and 32, 5 timed runs; 10 to 
 """
 from __future__ import annotations
 
+import platform
 import time
 from functools import partial
 from typing import Callable, Optional
@@ -121,14 +122,13 @@ def flops_run(context: Context, arch: Architecture, image_shape: tuple[int, int,
 
 def batch_run(context: Context, arch: Architecture, image_shape: tuple[int, int, int], batch: int) -> dict:
     """Latency, peak memory and energy of ``arch`` at ``batch``."""
-    size = "smoke" if context.smoke else "full"
     device = context.device
     torch.manual_seed(context.seed)
     profiler = context.lab.profiler.ModelProfiler(arch.build(context.lab), device)
     images = torch.randn(batch, *image_shape, device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    latency = profiler.measure_latency(images, TIMED_RUNS[size])
+    latency = profiler.measure_latency(images, TIMED_RUNS[context.size])
     if device.type == "cuda":
         peak, measured = torch.cuda.max_memory_allocated(device), "CUDA allocator peak, forward passes"
     else:
@@ -136,15 +136,15 @@ def batch_run(context: Context, arch: Architecture, image_shape: tuple[int, int,
     read_mj, note = nvml_energy(device)
     energy = energy_per_image(profiler.model, images, read_mj, ENERGY_SECONDS) if read_mj else None
     return {"median_ms": latency["median_ms"], "p95_ms": latency["p95_ms"], "mean_ms": latency["mean_ms"],
-            "timed_runs": TIMED_RUNS[size], "peak_memory_mb": peak / 2**20, "memory_measured": measured,
+            "timed_runs": TIMED_RUNS[context.size], "peak_memory_mb": peak / 2**20, "memory_measured": measured,
             "energy_per_image_mj": energy, "energy_note": note}
 
 
 def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU with its thread count."""
+    """The GPU's name, or the CPU with its architecture and thread count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
+    return f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
 
 
 def table_rows(context: Context, archs: list[Architecture], image_shape: tuple[int, int, int],
@@ -153,10 +153,10 @@ def table_rows(context: Context, archs: list[Architecture], image_shape: tuple[i
     rows = []
     for arch in archs:
         flops = context.out.run(f"{arch.name}-flops", partial(flops_run, context, arch, image_shape))
-        for batch in BATCHES["smoke" if context.smoke else "full"]:
+        for batch in BATCHES[context.size]:
             timing = context.out.run(f"{arch.name}-b{batch}", partial(batch_run, context, arch, image_shape, batch))
             seconds = timing["median_ms"] / 1000
-            rows.append({"dataset": dataset, "size": "smoke" if context.smoke else "full",
+            rows.append({"dataset": dataset, "size": context.size,
                          "device": device_name(context.device), "model": arch.name, "family": arch.family,
                          "config": arch.describe(), "image_shape": "x".join(map(str, image_shape)), "batch_size": batch,
                          **flops, **timing, "throughput_ips": batch / seconds,
@@ -229,7 +229,7 @@ def run(context: Context) -> dict:
     context.out.table("profiling", rows)
     context.out.figure("latency_throughput", cost_figure(rows))
     context.out.figure("flops", flops_figure(rows))
-    batches = BATCHES["smoke" if context.smoke else "full"]
+    batches = BATCHES[context.size]
     summary = {"device": rows[0]["device"], "memory_measured": rows[0]["memory_measured"]}
     for row in rows:
         if row["batch_size"] in (batches[0], batches[-1]):

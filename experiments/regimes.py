@@ -83,12 +83,12 @@ def architectures(image_shape: tuple[int, int, int], num_classes: int) -> list[A
 def train_run(context: Context, arch: Architecture, regime: str) -> dict:
     """Train ``arch`` on ``regime``'s training images; the summary and per-epoch history."""
     dataset = context.dataset(regime)
-    target = TARGET_TOP1["smoke" if context.smoke else "full"]
+    target = TARGET_TOP1[context.size]
     overrides = {**(SMOKE_OVERRIDES if context.smoke else {}), "target_accuracy": target}
     torch.manual_seed(context.seed)
     model = arch.build(context.lab)
     result = context.train(model, dataset, f"{arch.name}-{regime}", **overrides)
-    return {"dataset": dataset.name, "size": "smoke" if context.smoke else "full", "model": arch.name,
+    return {"dataset": dataset.name, "size": context.size, "model": arch.name,
             "family": arch.family, "config": arch.describe(),
             "regime": regime, "train_images": len(dataset.train), "target_top1": target,
             "summary": result.summary(), "history": [asdict(record) for record in result.history]}

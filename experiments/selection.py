@@ -53,10 +53,9 @@ NEEDS = ("accuracy", "throughput")
 def load_tables(context: Context) -> tuple[list[dict], list[dict], dict[str, str]]:
     """The regimes and profiling rows for ``context``'s dataset, and where each came from."""
     tables, sources = {}, {}
-    size = "smoke" if context.smoke else "full"
     for name in ("regimes", "profiling"):
         path = sibling(context.out.folder, name) / f"{name}.json"
-        rows = _rows_of(path, context.dataset_id, size)
+        rows = _rows_of(path, context.dataset_id, context.size)
         if rows is None:
             rows, path = _run_experiment(context, name), context.out.folder / name / f"{name}.json"
         tables[name], sources[name] = rows, str(path)

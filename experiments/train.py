@@ -60,6 +60,11 @@ class TrainConfig:
     progress: Optional[bool] = None
     """A progress bar per epoch; None: only on a terminal."""
 
+    def steps_per_epoch(self, examples: int) -> int:
+        """Steps an epoch over ``examples`` training images takes: every batch, or ``max_steps_per_epoch``."""
+        steps = math.ceil(examples / self.batch_size)
+        return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
+
 
 @dataclass
 class EpochRecord:
@@ -189,9 +194,7 @@ def train(model: nn.Module, dataset: Dataset, config: TrainConfig, device: str |
     runner = torch.compile(model) if config.compile else model
     optimizer = _optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    steps_per_epoch = math.ceil(len(dataset.train) / config.batch_size)
-    if config.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    steps_per_epoch = config.steps_per_epoch(len(dataset.train))
     total_steps = steps_per_epoch * config.epochs
     tracker = make_tracker(folder, name, {**asdict(config), "precision": precision}, wandb_mode) if folder else None
     for note in (tracker.notes if tracker else []):
