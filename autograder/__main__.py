@@ -70,7 +70,7 @@ def run_check(args: argparse.Namespace) -> int:
     from autograder.report import format_report
 
     visible = visible_rubric(rubric)
-    graded = grade(submission, visible, device, sandbox="off", reference="replay")
+    graded = grade(submission, visible, device, sandbox="off", reference="replay", threads=args.threads)
     print(format_report(graded.results, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
     hidden = len(rubric.checks) - len(visible.checks)
     if hidden:
@@ -185,7 +185,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        graded = grade(submission, rubric, device, args.sandbox)
+        graded = grade(submission, rubric, device, args.sandbox, threads=args.threads)
     except SandboxUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -216,7 +216,8 @@ def run_batch(args: argparse.Namespace) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     print(note, flush=True)
-    grade_class(folder, out, rubric, device, args.jobs, shard, args.sandbox, log=lambda line: print(line, flush=True))
+    grade_class(folder, out, rubric, device, args.jobs, shard, args.sandbox, log=lambda line: print(line, flush=True),
+                threads=args.threads)
     print(f"gradebook: {write_gradebook(out, rubric)}")
     return 0
 
@@ -246,9 +247,23 @@ def _batch_parser(parser: argparse.ArgumentParser) -> None:
 def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _threads_option(parser)
     parser.add_argument("--sandbox", default="auto", choices=["auto", "namespaces", "limits", "off"],
                         help="how workers are confined (default auto: Linux namespaces where available, "
                              "else resource limits only)")
+
+
+def _threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=_positive_int, default=1,
+                        help="torch threads of each grading (grader and worker; default 1: the checks' models are "
+                             "small, and gradings run side by side then do not slow each other down)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _grade_parser(parser: argparse.ArgumentParser) -> None:
@@ -262,6 +277,7 @@ def _check_parser(parser: argparse.ArgumentParser) -> None:
                         help="your work: a folder laid out like skeletons/ (default: skeletons), or a .ipynb notebook")
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _threads_option(parser)
 
 
 def _golden_parser(parser: argparse.ArgumentParser) -> None:

@@ -14,13 +14,15 @@ another order, such as a shortcut projection computed after the residual branch,
 paired by shape instead (see ``_reordered``); the comparison of outputs then decides.
 
 Parameters that no executed layer owns (a CLS token, a position table) are matched by shape, in
-registration order. A correct submission with other names and layouts therefore receives exactly
-the reference weights.
+registration order. So are fixed buffers outside normalisation layers (a sinusoidal position
+table): they are the student's constants, graded on their own, and a float32 table computed
+another way must not make a float64 comparison of the whole model fail. A correct submission
+with other names and layouts therefore receives exactly the reference weights.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
@@ -59,11 +61,29 @@ class ReferenceWeights:
     """Every parameter's full name, in registration order."""
     layer_buffers: dict[str, list[str]]
     """Module path -> the local names of its own buffers."""
+    fixed_buffers: list[str] = field(default_factory=list)
+    """Full names of the floating-point buffers outside normalisation layers (a fixed position
+    table), in registration order; their values are in ``state``."""
 
     @classmethod
     def of(cls, model: nn.Module) -> "ReferenceWeights":
         return cls(dict(model.state_dict(keep_vars=False)), [n for n, _ in model.named_parameters()],
-                   {name: [b for b, _ in module.named_buffers(recurse=False)] for name, module in model.named_modules()})
+                   {name: [b for b, _ in module.named_buffers(recurse=False)] for name, module in model.named_modules()},
+                   fixed_buffers(model))
+
+
+NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+
+
+def fixed_buffers(model: nn.Module, skip: tuple[str, ...] = ()) -> list[str]:
+    """Full names of ``model``'s floating-point buffers outside normalisation layers and ``skip``."""
+    names = []
+    for module_name, module in model.named_modules():
+        if isinstance(module, NORM_LAYERS) or (module_name and within(module_name, skip)):
+            continue
+        prefix = f"{module_name}." if module_name else ""
+        names += [prefix + name for name, buffer in module.named_buffers(recurse=False) if buffer.is_floating_point()]
+    return names
 
 
 class AlignmentError(ValueError):
@@ -203,6 +223,23 @@ def transplant(
     loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not within(n.rpartition(".")[0], ref_skip)]
     loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not within(n.rpartition(".")[0], stu_skip)]
     out.update(_match_loose(loose_ref, loose_stu))
+    out.update(_match_fixed_buffers(weights, stu_buffers, out, stu_skip))
+    return out
+
+
+def _match_fixed_buffers(weights: ReferenceWeights, stu_buffers: list[tuple[str, Shape]], taken: dict,
+                         stu_skip: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The reference's fixed buffers into the student's buffers of the same shape (registration
+    order breaks ties). A student's constant computed in forward instead has no buffer: nothing
+    is copied for it, and that is no error."""
+    remaining = [(n, tuple(s)) for n, s in stu_buffers if n not in taken and not within(n.rpartition(".")[0], stu_skip)]
+    out = {}
+    for name in weights.fixed_buffers:
+        tensor = weights.state.get(name)
+        match = next((item for item in remaining if tensor is not None and item[1] == tuple(tensor.shape)), None)
+        if match is not None:
+            remaining.remove(match)
+            out[match[0]] = tensor.detach()
     return out
 
 

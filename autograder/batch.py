@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from autograder.client import thread_environment
 from autograder.report import PART_TITLES, write_results
 from autograder.rubric import Rubric
 
@@ -72,28 +73,25 @@ def finished(out: Path, name: str) -> bool:
 
 
 def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
-              sandbox: str) -> tuple[float, float, float]:
+              sandbox: str, threads: int = 1) -> tuple[float, float, float]:
     """Grade one submission in this process and write its results; (score, max, seconds)."""
     from autograder.grade import grade
 
     start = time.perf_counter()
-    graded = grade(Path(submission), rubric, device, sandbox)
+    graded = grade(Path(submission), rubric, device, sandbox, threads=threads)
     elapsed = time.perf_counter() - start
     data = graded.results_json(elapsed)
     write_results(results_path, data)
     return data["score"], data["max_score"], elapsed
 
 
-def share_cores(jobs: int) -> None:
-    """Give each of ``jobs`` parallel gradings (the grader process and its worker) an equal share
-    of the CPUs, unless OMP_NUM_THREADS says otherwise: torch's default of one thread per core in
-    every process makes their spin-waiting threads slow each other down several times."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return
+def use_threads(threads: int) -> None:
+    """Size a grading process's thread pools to ``threads`` (each of the parallel gradings gets
+    its own): torch's default of one thread per core in every process makes their spin-waiting
+    threads slow each other down several times."""
     import torch
 
-    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # read by each worker's torch when it starts
+    os.environ.update(thread_environment(threads))
     torch.set_num_threads(threads)
 
 
@@ -128,10 +126,12 @@ class Progress:
 
 
 def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 1,
-              shard: Optional[Shard] = None, sandbox: str = "auto", log=print, progress_stream=None) -> list[str]:
+              shard: Optional[Shard] = None, sandbox: str = "auto", log=print, progress_stream=None,
+              threads: int = 1) -> list[str]:
     """Grade every missing submission of ``folder`` (of this shard); returns the ids graded now.
 
     ``log`` gets the summary lines; the progress (``Progress``) goes to ``progress_stream`` (stderr).
+    ``jobs`` submissions are graded at once, each with ``threads`` torch threads.
     """
     found = submissions(folder)
     skipped = others(folder, found)
@@ -144,9 +144,9 @@ def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 
     log(f"{len(names)} submission(s) in this shard, {len(names) - len(todo)} already graded, {len(todo)} to grade")
     progress = Progress(len(todo), progress_stream)
     done: list[str] = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=share_cores, initargs=(max(1, jobs),)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=use_threads, initargs=(threads,)) as pool:
         futures = {pool.submit(grade_one, str(found[name]), str(out / name / "results.json"), rubric, device,
-                               sandbox): name for name in todo}
+                               sandbox, threads): name for name in todo}
         for future in as_completed(futures):
             name = futures[future]
             try:

@@ -23,6 +23,11 @@ EXIT_GRACE_S = 2.0
 """How long a worker whose pipe closed may take to finish exiting, so that its own exit code is seen."""
 
 
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment variables that size a process's OpenMP and BLAS thread pools to ``threads``."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 class WorkerFailure(Exception):
     """The worker could not answer: it timed out, crashed, exited or sent garbage."""
 
@@ -87,12 +92,17 @@ class OutputTail:
 
 
 class Worker:
-    """A worker subprocess for one submission, confined by ``sandbox``; restarted on demand after a failure."""
+    """A worker subprocess for one submission, confined by ``sandbox``; restarted on demand after a failure.
 
-    def __init__(self, submission: Path, device: str = "cpu", sandbox: Sandbox | None = None) -> None:
+    ``threads``: torch's (and OpenMP's) threads in the worker. The checks' models are small, so one
+    thread is about as fast as several, and gradings run side by side do not fight over the cores.
+    """
+
+    def __init__(self, submission: Path, device: str = "cpu", sandbox: Sandbox | None = None, threads: int = 1) -> None:
         self.submission = Path(submission).resolve()
         self.device = device
         self.sandbox = sandbox if sandbox is not None else Sandbox()
+        self.threads = threads
         self.process: subprocess.Popen | None = None
         self.restarts = 0
         self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
@@ -111,8 +121,9 @@ class Worker:
             self._release()
         folder = Path(self._folder.name)
         # Unbuffered (the sandbox's environment): the submission's last prints arrive even when it then crashes.
-        command, env = self.sandbox.command([sys.executable, "-m", "autograder.worker", str(self.submission), self.device],
-                                            folder, self.submission, self.device)
+        program = [sys.executable, "-m", "autograder.worker", str(self.submission), self.device, str(self.threads)]
+        command, env = self.sandbox.command(program, folder, self.submission, self.device)
+        env = {**env, **thread_environment(self.threads)}
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,

@@ -1,11 +1,12 @@
 """Grade one submission (a folder laid out like skeletons/, or a notebook): every rubric check, in a worker."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 
@@ -18,7 +19,7 @@ from autograder.forbidden import ForbiddenRule, resolve, violations
 from autograder.notebook import NotebookError, extract
 from autograder.remote import Session, ref
 from autograder.report import CheckResult, results_json
-from autograder.rubric import CheckRule, Rubric
+from autograder.rubric import CheckRule, Rubric, TrainingSettings
 from autograder.sandbox import Limits, Sandbox
 
 NOTEBOOK_LOAD_TIMEOUT_S = 120.0
@@ -71,7 +72,7 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
 
 
 def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Optional[Path],
-              training: Optional[dict] = None, forbidden: Sequence[ForbiddenRule] = (),
+              training: Optional[TrainingSettings] = None, forbidden: Sequence[ForbiddenRule] = (),
               reference: str = "live", golden_folder: Optional[Path] = None) -> Outcome:
     """Run one check; any failure scores 0 with the reason (fail closed).
 
@@ -98,33 +99,46 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Opti
 
 
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
-          reference: str = "live", golden_folder: Optional[Path] = None) -> Graded:
+          reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
     skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
 
     ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits. ``reference``
     and ``golden_folder``: where the reference's values come from (see ``run_check``).
+    ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
     """
     checking = {"reference": reference, "golden_folder": golden_folder}
     submission = Path(submission).resolve()
     device = resolve_device(device)
     confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
     notes = [confinement.note(device)]
-    if not (submission.is_file() and submission.suffix == ".ipynb"):
-        return _grade_folder(submission, rubric, device, confinement, notes, False, checking)
-    with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
-        try:
-            notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
-        except NotebookError as error:
-            return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
-        return _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking)
+    with torch_threads(threads):
+        if not (submission.is_file() and submission.suffix == ".ipynb"):
+            return _grade_folder(submission, rubric, device, confinement, notes, False, checking, threads)
+        with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
+            try:
+                notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
+            except NotebookError as error:
+                return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
+            return _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads in this process set to ``threads``, restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
-                  notebook: bool, checking: dict) -> Graded:
+                  notebook: bool, checking: dict, threads: int) -> Graded:
     results = []
     forbidden = resolve(rubric.forbidden)
-    with Worker(folder, device, sandbox) as worker:
+    with Worker(folder, device, sandbox, threads) as worker:
         if notebook:
             notes += _notebook_errors(worker)
         for check_id, rule in rubric.checks.items():

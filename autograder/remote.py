@@ -8,6 +8,7 @@ from typing import Any, Optional
 import torch
 
 from autograder.client import Worker, WorkerFailure, WorkerTimeout
+from autograder.rubric import TrainingSettings
 
 
 def ref(dotted: str) -> dict:
@@ -83,12 +84,12 @@ def _flat_tensors(value: Any) -> list[torch.Tensor]:
 class Session:
     """Requests for one check, all sharing the check's time budget."""
 
-    def __init__(self, worker: Worker, time_limit: float, training: Optional[dict] = None) -> None:
+    def __init__(self, worker: Worker, time_limit: float, training: Optional[TrainingSettings] = None) -> None:
         self.worker = worker
         self.deadline = time.monotonic() + time_limit
         self.time_limit = time_limit
-        self.training = dict(training or {})
-        """The rubric's training smoke-test settings (max_steps, min_accuracy, time_limit_s)."""
+        self.training = training if training is not None else TrainingSettings()
+        """The rubric's training smoke-test settings."""
         self.built: list[Description] = []
         """Everything this check built in the worker (for the from-scratch rule)."""
 
@@ -112,13 +113,17 @@ class Session:
         self.built.append(description)
         return description
 
-    def train(self, name: str, images: torch.Tensor, labels: torch.Tensor, steps: int, batch_size: int,
-              lr: float, seed: int, time_limit_s: float) -> tuple[list[float], float]:
-        """Train the kept model ``name`` in the worker; returns (loss per step, seconds)."""
-        header = {"op": "train", "model": name, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                  "time_limit_s": time_limit_s}
-        reply, _ = self._send(header, {"images": images, "labels": labels})
-        return [float(v) for v in reply.get("losses", [])], float(reply.get("seconds", 0.0))
+    def start_training(self, name: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int, lr: float,
+                       seed: int) -> None:
+        """Start a training run of the kept model ``name`` in the worker (no steps yet)."""
+        header = {"op": "train", "model": name, "start": True, "steps": 0, "batch_size": batch_size, "lr": lr,
+                  "seed": seed}
+        self._send(header, {"images": images, "labels": labels})
+
+    def train(self, name: str, steps: int) -> tuple[list[float], float]:
+        """``steps`` more steps of the run started by ``start_training``; (loss per step, CPU seconds)."""
+        reply, _ = self._send({"op": "train", "model": name, "steps": steps})
+        return [float(v) for v in reply.get("losses", [])], float(reply.get("cpu_seconds", 0.0))
 
     def load(self, name: str, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
         """Load ``state`` into the kept module ``name``; returns its (missing, unexpected) keys."""

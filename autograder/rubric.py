@@ -14,7 +14,7 @@ Format::
       float32: {atol: 1.0e-4, rtol: 1.0e-3}
       float64: {atol: 1.0e-9, rtol: 1.0e-7}
     forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention]   # optional
-    training: {max_steps: 300, min_accuracy: 0.8, time_limit_s: 120}    # optional
+    training: {max_steps: 400, min_accuracy: 0.8, target_accuracy: 0.9, validate_every: 25, cpu_budget_s: 60}  # optional
     sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
@@ -119,8 +119,8 @@ class Rubric:
     """Rubric-wide tolerance per dtype name."""
     forbidden: tuple[str, ...]
     """Dotted names (modules, classes) a submission must not use."""
-    training: dict[str, float]
-    """Settings of the training smoke test (``max_steps``, ``min_accuracy``, ``time_limit_s``)."""
+    training: TrainingSettings
+    """Settings of the training smoke tests."""
     sandbox: dict[str, int] = field(default_factory=dict)
     """Resource limits of a worker (``memory_mb``, ``cpu_time_s``, ``file_size_mb``, ``processes``);
     the ones left out take ``autograder.sandbox.Limits``' defaults."""
@@ -339,22 +339,53 @@ def _is_positive(value: Any) -> bool:
     return number is not None and number > 0.0
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The training smoke tests (``grading.yml``'s ``training``): train, stop on a validation split,
+    score on a held-out test split.
+
+    The result depends on the code alone, never on the machine's speed: the run stops when the
+    validation accuracy reaches ``target_accuracy`` or after ``max_steps``, both counted in steps;
+    the CPU budget only stops runaway code.
+    """
+
+    max_steps: int = 400
+    """Most training steps (batches of 64)."""
+    min_accuracy: float = 0.8
+    """Accuracy the held-out test split must reach for full marks (the loss must fall too)."""
+    target_accuracy: float = 0.9
+    """Validation accuracy at which training stops early; above ``min_accuracy``, so that a
+    network stopped there clears it on the test split with room to spare."""
+    validate_every: int = 25
+    """Steps between two validations."""
+    cpu_budget_s: float = 60.0
+    """CPU seconds the training may take in the worker before it counts as runaway code (the
+    reference needs a few)."""
+
+
 TRAINING_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "max_steps": ("a positive integer", _is_positive_int),
     "min_accuracy": ("a number from 0 to 1", _is_fraction),
-    "time_limit_s": ("a positive number", _is_positive),
+    "target_accuracy": ("a number from 0 to 1", _is_fraction),
+    "validate_every": ("a positive integer", _is_positive_int),
+    "cpu_budget_s": ("a positive number", _is_positive),
 }
-"""Setting of the training smoke test -> (what it must be, its test). Extend here for new ones."""
+"""Setting of the training smoke test -> (what it must be, its test); one per TrainingSettings field."""
 
 
-def _training(value: Any) -> dict[str, float]:
+def _training(value: Any) -> TrainingSettings:
     given = _mapping(value, "training")
     _only_keys(given, tuple(TRAINING_KEYS), "training")
     for key, setting in given.items():
         expected, valid = TRAINING_KEYS[key]
         if not valid(setting):
             raise RubricError(f"training: {key} must be {expected}, got {_show(setting)}")
-    return {key: setting if isinstance(setting, int) else float(setting) for key, setting in given.items()}
+    settings = TrainingSettings(**{key: setting if isinstance(setting, int) else float(setting)
+                                   for key, setting in given.items()})
+    if settings.target_accuracy < settings.min_accuracy:
+        raise RubricError(f"training: target_accuracy ({settings.target_accuracy:g}) must not be below "
+                          f"min_accuracy ({settings.min_accuracy:g})")
+    return settings
 
 
 SANDBOX_KEYS = ("memory_mb", "cpu_time_s", "file_size_mb", "processes")

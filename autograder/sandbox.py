@@ -32,7 +32,7 @@ from autograder import paths
 
 MODES = ("auto", "namespaces", "limits", "off")
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--mount"]
-RUNTIME_FILES = ("__init__.py", "jail.py", "protocol.py", "worker.py")
+RUNTIME_FILES = ("__init__.py", "jail.py", "probes.py", "protocol.py", "worker.py")
 """The kit's files a worker runs: copied next to it, so that the kit's folder stays out of its view."""
 WORKER_ENVIRONMENT = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 """Set for every worker: no bytecode files; unbuffered, so its last prints arrive even when it crashes."""

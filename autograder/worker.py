@@ -1,6 +1,6 @@
 """The worker: imports one submission and answers the grader's requests. Runs untrusted code.
 
-    python -m autograder.worker SUBMISSION_DIR [DEVICE]
+    python -m autograder.worker SUBMISSION_DIR [DEVICE [THREADS]]
 
 Requests arrive on stdin and replies leave on the original stdout, framed by ``protocol``;
 the submission's own prints go to stderr. This file never imports the reference solutions.
@@ -12,7 +12,7 @@ Request ops (registered in ``OPS``):
   gradients of ``sum(output * upstream)`` with respect to the inputs and parameters.
 - ``load``: load a state dict (tensors in the payload) into a handle's module.
 - ``free``: forget a handle.
-- ``train``: train a kept model for a number of steps (the training smoke test).
+- ``train``: train a kept model for a number of steps, continuing its run (the training smoke test).
 
 Values in requests are JSON; these one-key objects stand for other things:
 ``{"$tensor": name}`` a payload tensor; ``{"$handle": id, "attr": "a.b"}`` a kept object or one
@@ -32,12 +32,14 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from autograder import probes
 from autograder.jail import TASK_LIMIT_VARIABLE, tasks
 from autograder.protocol import ProtocolError, read_message, write_message
 
@@ -69,6 +71,8 @@ class WorkerState:
         self.modules: dict[str, Any] = {}
         self.provided: dict[int, nn.Module] = {}
         """The modules the grader passed in as arguments, by id (kept alive so ids stay unique)."""
+        self.training: dict[str, Training] = {}
+        """Training runs in progress, by the handle of their model."""
 
     def module(self, name: str):
         """Import ``name``.py from the submission folder (once)."""
@@ -129,6 +133,11 @@ def _build_nn(spec: list, state: WorkerState, tensors: dict) -> nn.Module:
         raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
     if name.startswith(SUBMISSION_CLASS):  # one of the submission's own classes inside a torch model
         cls = state.ref(name[len(SUBMISSION_CLASS):])
+        return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
+    if name.startswith(probes.PREFIX):
+        cls = probes.PROBES.get(name[len(probes.PREFIX):])
+        if cls is None:
+            raise RequestError(f"no probe module {name!r}")
         return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
     cls = getattr(nn, name, None) if not name.startswith("_") else None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
@@ -229,7 +238,14 @@ def op_load(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     module = _kept(state, request.get("handle"))
     if not isinstance(module, nn.Module):
         raise RequestError(f"handle {request.get('handle')!r} is a {type(module).__name__}, not a torch module")
-    result = module.load_state_dict({k: v.to(state.device) for k, v in tensors.items()}, strict=request.get("strict", True))
+    tensors = {k: v.to(state.device) for k, v in tensors.items()}
+    saved = module.state_dict().keys()
+    buffers = dict(module.named_buffers())
+    unsaved = {k: v for k, v in tensors.items() if k in buffers and k not in saved}  # registered with persistent=False
+    result = module.load_state_dict({k: v for k, v in tensors.items() if k not in unsaved}, strict=request.get("strict", True))
+    with torch.no_grad():
+        for name, value in unsaved.items():
+            buffers[name].copy_(value)
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}, {}
 
 
@@ -335,32 +351,53 @@ def _gradients(result, tensors, grad_inputs, model, out) -> dict:
     return {"missing": missing}
 
 
-def op_train(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
-    """Train a kept model with Adam and cross-entropy on the payload's ``images`` and ``labels``.
+@dataclass
+class Training:
+    """A kept model's training run, carried from one ``train`` request to the next."""
 
-    Request: ``model``, ``steps``, ``batch_size``, ``lr``, ``seed``, ``time_limit_s``. Reply: the
-    loss of every step taken (training stops early at the time limit) and the seconds spent.
+    images: torch.Tensor
+    """Training images (N, C, H, W) on the worker's device."""
+    labels: torch.Tensor
+    """Their labels (N,)."""
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    """Draws the batches: the same seed gives the same batches, however the run is split."""
+    batch_size: int
+
+
+def op_train(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    """Train a kept model with Adam and cross-entropy for ``steps`` more steps.
+
+    The first request for a model (or one with ``start`` true) carries the payload's ``images``
+    and ``labels`` and ``batch_size``, ``lr``, ``seed``; later ones continue that run with the same
+    optimizer and batch order, so a run split into several requests takes the same steps as one.
+    Reply: the loss of each step and the CPU seconds the steps took in this process.
     """
-    model = state.handles.get(request.get("model"))
-    if not isinstance(model, nn.Module) or "images" not in tensors or "labels" not in tensors:
-        raise RequestError("train needs a kept model and payload tensors 'images' and 'labels'")
-    images, labels = tensors["images"].to(state.device), tensors["labels"].to(state.device)
-    generator = torch.Generator().manual_seed(int(request.get("seed", 0)))
-    torch.manual_seed(int(request.get("seed", 0)))
+    name = request.get("model")
+    model = state.handles.get(name)
+    if not isinstance(model, nn.Module):
+        raise RequestError(f"train needs a kept model, got {name!r}")
+    if request.get("start") or name not in state.training:
+        if "images" not in tensors or "labels" not in tensors:
+            raise RequestError("the first train request needs payload tensors 'images' and 'labels'")
+        seed = int(request.get("seed", 0))
+        torch.manual_seed(seed)
+        model.float()
+        state.training[name] = Training(tensors["images"].to(state.device), tensors["labels"].to(state.device),
+                                        torch.optim.Adam(model.parameters(), lr=float(request.get("lr", 1e-3))),
+                                        torch.Generator().manual_seed(seed), int(request.get("batch_size", 64)))
+    run = state.training[name]
     model.float().train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(request.get("lr", 1e-3)))
     losses: list[float] = []
-    start = time.monotonic()
+    start = time.process_time()
     for _ in range(int(request["steps"])):
-        batch = torch.randint(0, labels.shape[0], (int(request["batch_size"]),), generator=generator).to(state.device)
-        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-        optimizer.zero_grad(set_to_none=True)
+        batch = torch.randint(0, run.labels.shape[0], (run.batch_size,), generator=run.generator).to(state.device)
+        loss = nn.functional.cross_entropy(model(run.images[batch]), run.labels[batch])
+        run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        run.optimizer.step()
         losses.append(float(loss.detach()))
-        if time.monotonic() - start > float(request.get("time_limit_s", 60)):
-            break
-    return {"losses": losses, "seconds": time.monotonic() - start}, {}
+    return {"losses": losses, "cpu_seconds": time.process_time() - start}, {}
 
 
 OPS: dict[str, Callable[[WorkerState, dict, dict], tuple[dict, dict]]] = {
@@ -468,6 +505,7 @@ def exact_float32() -> None:
 def main(argv: list[str]) -> None:
     submission = Path(argv[1]).resolve()
     device = argv[2] if len(argv) > 2 else "cpu"
+    torch.set_num_threads(int(argv[3]) if len(argv) > 3 else 1)
     # Keep the protocol's pipes private: the submission's prints and input() must not touch them.
     inbox = os.fdopen(os.dup(0), "rb")
     outbox = os.fdopen(os.dup(1), "wb")

@@ -26,13 +26,32 @@ def _attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> in
 
 
 def _cpu_fused_attention_ops() -> dict:
-    """torch's FlopCounterMode counts the CUDA fused attention kernels but not the CPU one."""
-    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    if op is None:
-        return {}
+    """Counters for the fused attention kernels torch's FlopCounterMode leaves out.
 
-    # FlopCounterMode hands custom counters the shapes of tensor arguments, not the tensors.
-    return {op: _attention_flops}
+    It counts the CUDA fused attention kernels but not the CPU one, nor ``nn.MultiheadAttention``'s
+    fast path (eval mode without autograd, on any device), whose projections and attention products
+    run inside one kernel it cannot see into. Ops this torch lacks are left out.
+    """
+
+    def multi_head_attention_flops(query_shape, key_shape, *args, **kwargs) -> int:
+        """FLOPs of aten._native_multi_head_attention for query (B, L, E), key and value (B, S, E):
+        q, k, v projections 2 B (L + 2 S) E^2, Q K^T and A V 2 B L S E each (all heads together),
+        output projection 2 B L E^2."""
+        batch, queries, dim = query_shape
+        keys = key_shape[1]
+        return 2 * batch * dim * ((queries + 2 * keys) * dim + 2 * queries * keys + queries * dim)
+
+    # FlopCounterMode hands custom counters the shapes of tensor arguments, other arguments as they are.
+    counters = {
+        "_scaled_dot_product_flash_attention_for_cpu": _attention_flops,
+        "_native_multi_head_attention": multi_head_attention_flops,
+    }
+    ops = {}
+    for name, count in counters.items():
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            ops[op] = count
+    return ops
 
 
 @contextmanager

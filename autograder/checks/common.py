@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from autograder import remote
-from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, reference_calls, student_calls, transplant,
-                             within)
+from autograder import probes, remote
+from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed_buffers, reference_calls,
+                             student_calls, transplant, within)
 from autograder.checks import golden
 from autograder.remote import Session
 
@@ -62,17 +62,28 @@ class Provided:
 
     ``spec``: ``[name, args, kwargs]`` of a torch.nn class (``Sequential`` takes specs as args).
     ``factory``: pass ``lambda channels: module`` instead of the module (an attention stand-in).
+    ``he_scaled``: draw convolution and linear weights He-scaled by their fan-in instead of torch's
+    default (a third as large), so that activations keep their size through a deep probe.
     """
 
     spec: list
     seed: int = 7
     factory: bool = False
+    he_scaled: bool = False
 
     def build(self) -> nn.Module:
         """The module, initialised from ``seed`` alone (identical for reference and submission)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            return randomize(_build_nn(self.spec), self.seed)
+            module = randomize(_build_nn(self.spec), self.seed)
+        if self.he_scaled:
+            generator = torch.Generator().manual_seed(self.seed)
+            with torch.no_grad():
+                for layer in module.modules():
+                    if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                        fan_in = layer.weight[0].numel()
+                        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+        return module
 
     def reference(self, provided: list) -> Any:
         if self.factory:
@@ -105,6 +116,8 @@ def _build_nn(spec: list) -> nn.Module:
     name, args, kwargs = _spec_parts(spec)
     if name == "Sequential":
         return nn.Sequential(*[_build_nn(child) for child in args])
+    if name.startswith(probes.PREFIX):
+        return probes.PROBES[name[len(probes.PREFIX):]](*args, **kwargs)
     return getattr(nn, name)(*args, **kwargs)
 
 
@@ -366,7 +379,9 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
         layers = reference_calls(reference, lambda: reference(x), skip)
         modules = dict(reference.named_modules())
         numbers: dict[int, int] = {0: 0}
-        return {"specs": specs, "skip": skip,
+        fixed = fixed_buffers(reference, skip)
+        buffers = dict(reference.named_buffers())
+        return {"specs": specs, "skip": skip, "fixed_buffers": {name: buffers[name] for name in fixed},
                 "parameters": [n for n, _ in reference.named_parameters() if not within(n.rpartition(".")[0], skip)],
                 "layer_buffers": {layer.name: [b for b, _ in modules[layer.name].named_buffers(recurse=False)]
                                   for layer in layers},
@@ -380,7 +395,9 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
         state = {name: tensor for name, tensor in live["module"].state_dict().items() if name in names}
     else:
         state = recipe_weights([tuple(spec) for spec in recorded["specs"]], seed)
-    weights = ReferenceWeights(state, list(recorded["parameters"]), {k: list(v) for k, v in recorded["layer_buffers"].items()})
+    fixed = dict(recorded.get("fixed_buffers", {}))
+    weights = ReferenceWeights({**state, **fixed}, list(recorded["parameters"]),
+                               {k: list(v) for k, v in recorded["layer_buffers"].items()}, list(fixed))
     layers = [LayerCall(name, kind, tuple((n, tuple(s)) for n, s in params), source)
               for name, kind, params, source in recorded["layers"]]
     return live.get("module"), weights, layers, tuple(recorded["skip"])

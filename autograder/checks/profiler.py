@@ -19,6 +19,22 @@ CNN = Provided(["Sequential", [
     ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [32, 10]],
 ]], seed=21)
 MLP = Provided(["Sequential", [["Flatten"], ["Linear", [3 * 8 * 8, 64]], ["GELU"], ["Linear", [64, 10]]]], seed=22)
+ATTENDING_CNN = Provided(["Sequential", [
+    ["Conv2d", [3, 16, 4], {"stride": 4}], ["Flatten", [2]], ["Unflatten", [1, [1, 16]]],
+    ["probe:TokenAttention"], ["Flatten", [1]], ["Linear", [256, 10]],
+]], seed=25)
+"""A patch convolution whose 16 channels attend to each other over the 16 patches, (B, 1, 16, 16):
+attention's two matrix products are a third of its FLOPs (a counter that misses the fused
+attention kernel comes short by exactly those)."""
+WIDE_MLP = Provided(["Sequential", [
+    ["Flatten"], ["Linear", [3 * 16 * 16, 512]], ["ReLU"], ["Linear", [512, 512]], ["ReLU"], ["Linear", [512, 10]],
+]], seed=24)
+"""The memory probe: its weights, their gradients and the SGD momentum dominate a training step's
+peak (about 3 x 2.6 MB of 8 MB at batch 16), so honest ways of measuring agree within 2x (allocator
+events, or summed sizes of weights, gradients, momentum and saved tensors: 1.16 x), while a
+forward pass alone or the weights alone stay near a third."""
+MEMORY_WINDOW = 2.0
+"""measure_memory must lie within this factor of the reference's figure."""
 DIGITS_CNN = Provided(["Sequential", [
     ["Conv2d", [1, 16, 3], {"padding": 1}], ["ReLU"], ["Conv2d", [16, 32, 3], {"stride": 2, "padding": 1}], ["ReLU"],
     ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [32, 10]],
@@ -37,28 +53,31 @@ def method(name: str, attr: str) -> dict:
 
 @registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", SLIDE + " (a multiply-add is 2 FLOPs)")
 def flops(session: Session, rule) -> Outcome:
-    """FLOPs of a CNN and an MLP equal the exact counts."""
+    """FLOPs of a CNN, an MLP and a network with attention equal the exact counts."""
+    probes = (("CNN", CNN, (3, 16, 16)), ("MLP", MLP, (3, 8, 8)), ("network with attention", ATTENDING_CNN, (3, 16, 16)))
     problems = []
-    for label, provided, size in (("CNN", CNN, (3, 16, 16)), ("MLP", MLP, (3, 8, 8))):
+    for label, provided, size in probes:
         provided.install(session, label)
         want = golden.reference(f"FLOPs of the {label} on {size}", lambda: reference_attr("profiler.ModelProfiler")(
             provided.build(), "cpu").measure_flops(size))
         got = session.call(method(profiler_of(session, label), "measure_flops"), args=[list(size)], mode=None).result
         if not isinstance(got, (int, float)) or got != want:
             hint = " (did you count a multiply-add once?)" if isinstance(got, (int, float)) and got * 2 == want else ""
+            if provided is ATTENDING_CNN and not hint and isinstance(got, (int, float)) and got < want:
+                hint = " (are attention's matrix products Q K^T and A V counted, also in the fused kernel?)"
             problems.append(f"measure_flops({size}) of the {label}: expected {want:,} FLOPs, got {got!r}{hint}")
     if problems:
-        return Outcome((2 - len(problems)) / 2, "\n".join(problems))
-    return passed("FLOP counts are exact for a CNN and an MLP")
+        return Outcome((len(probes) - len(problems)) / len(probes), "\n".join(problems))
+    return passed("FLOP counts are exact for a CNN, an MLP and a network with attention")
 
 
 def _own_latency_ms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
-    """The grader's median forward time in ms for ``model(x)``, with one thread and with torch's default count.
+    """The grader's median forward time in ms for ``model(x)``, with one thread and with this process's count.
 
-    The worker times with torch's default thread count. On a busy machine (other processes on
-    the cores) a multi-threaded forward can take 100 times as long as a single-threaded one, as
-    OpenMP waits for descheduled threads; a window around the single-threaded time alone would
-    then fail correct submissions. Measuring both, before and after the worker's run, brackets it.
+    The worker times with the grading's thread count (one unless asked otherwise). On a busy
+    machine a multi-threaded forward can take 100 times as long as a single-threaded one, as
+    OpenMP waits for descheduled threads; measuring both, before and after the worker's run,
+    brackets it. The check judges plausibility only (within 20x), never speed.
     """
     # Imported only here, its logger quiet: importing it warns about CUDA on CPU-only machines, and a
     # notebook's test cell that writes to stderr earns no points in nbgrader.
@@ -100,25 +119,26 @@ def latency(session: Session, rule) -> Outcome:
         own = f"{low:.3g} ms" if high < 1.5 * low else f"{low:.3g} to {high:.3g} ms"
         return failed(f"measure_latency: median {got['median_ms']:.4g} ms is far from the grader's own {own} for the same "
                       "model: are the times in milliseconds, one forward pass each?")
-    return passed(f"latency dict is well formed and plausible (median {got['median_ms']:.3g} ms)")
+    return passed("the latency dict is well formed, and its median is plausible next to the grader's own timing")
 
 
 @registry.check("part4.profiler.memory", "profiler", "ModelProfiler.measure_memory", SLIDE)
 def memory(session: Session, rule) -> Outcome:
-    """Peak training-step bytes: at least weights+gradients, and close to the reference's figure."""
-    CNN.install(session, "mem")
-    got = session.call(method(profiler_of(session, "mem"), "measure_memory"), args=[16, [3, 32, 32]], mode=None).result
-    model = CNN.build()
+    """Peak training-step bytes: at least weights+gradients, and within 2x of the reference's figure."""
+    WIDE_MLP.install(session, "mem")
+    got = session.call(method(profiler_of(session, "mem"), "measure_memory"), args=[16, [3, 16, 16]], mode=None).result
+    model = WIDE_MLP.build()
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    want = golden.reference("peak bytes of a training step of the CNN, batch 16 on (3, 32, 32)",
-                            lambda: reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(16, (3, 32, 32)))
+    want = golden.reference("peak bytes of a training step of the MLP, batch 16 on (3, 16, 16)",
+                            lambda: reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(16, (3, 16, 16)))
     if not isinstance(got, (int, float)) or got <= 0:
         return failed(f"measure_memory should return a positive number of bytes, got {got!r}")
     if got < 2 * weights:
         return failed(f"measure_memory: {got:,.0f} bytes is less than the weights and their gradients ({2 * weights:,} bytes)")
-    if not want / 4 <= got <= want * 4:
+    if not want / MEMORY_WINDOW <= got <= want * MEMORY_WINDOW:
         return failed(f"measure_memory: {got:,.0f} bytes is far from the reference's {want:,} bytes for one training step "
-                      "(bytes, not MB? activations and gradients included?)")
+                      f"of an MLP whose weights, gradients and SGD momentum take {3 * weights:,} bytes "
+                      "(bytes, not MB? the backward pass and the optimizer step included?)")
     return passed(f"peak memory {got:,.0f} bytes is plausible (reference {want:,} bytes)")
 
 

@@ -18,7 +18,7 @@ from autograder import paths
 from autograder.__main__ import main
 from autograder.checks import CHECKS
 from autograder.grade import grade
-from autograder.rubric import CheckRule, Rubric, Tolerance, load_rubric
+from autograder.rubric import CheckRule, Rubric, Tolerance, TrainingSettings, load_rubric
 
 TOLERANCES = {"float32": Tolerance(1e-4, 1e-3), "float64": Tolerance(1e-9, 1e-7)}
 
@@ -43,7 +43,7 @@ def rubric(*check_ids: str, timeouts: dict[str, float] | None = None) -> Rubric:
     """A rubric of only ``check_ids``, 2 points each, 60 s unless ``timeouts`` says otherwise."""
     timeouts = timeouts or {}
     checks = {check_id: CheckRule(2.0, "visible", timeouts.get(check_id, 60), TOLERANCES) for check_id in check_ids}
-    return Rubric(2.0 * len(checks), 2.0 * len(checks), checks, {}, TOLERANCES, (), {})
+    return Rubric(2.0 * len(checks), 2.0 * len(checks), checks, {}, TOLERANCES, (), TrainingSettings())
 
 
 def submission(folder: Path, *files: str, **patches: tuple[str, str]) -> Path:
@@ -242,7 +242,7 @@ def test_a_wrapped_library_module_costs_the_checks_that_build_it(tmp_path):
     folder = submission(tmp_path / "wrapped", "vit")
     (folder / "vit.py").write_text((folder / "vit.py").read_text() + WRAPPED_MHA)
     rules = rubric(*MHA_CHECKS, "part3.patch_embedding.numerics")
-    rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, FORBIDDEN, {})
+    rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, FORBIDDEN, TrainingSettings())
     results = grade(folder, rules).results
     assert scores(results) == {**{c: 0.0 for c in MHA_CHECKS}, "part3.patch_embedding.numerics": 2.0}
     for check_id in MHA_CHECKS:
@@ -260,14 +260,16 @@ def test_the_from_scratch_rule_comes_from_the_rubric_only(tmp_path):
 
 
 def test_training_smoke_test_fails_blocks_that_cannot_learn(tmp_path):
-    """BasicBlocks that output zeros build and run, but the small CNN cannot reach the accuracy threshold."""
+    """BasicBlocks that output zeros build and run, but the small CNN cannot reach the accuracy threshold:
+    it trains to the step limit, never reaching the validation target."""
     folder = submission(tmp_path / "dead", "resnet", resnet=("        out += identity\n        return self.relu(out)",
                                                              "        return torch.zeros_like(out)"))
     rules = rubric("part4.training.resnet", timeouts={"part4.training.resnet": 150})
     rules = Rubric(rules.total, rules.code_points, rules.checks, {}, TOLERANCES, (),
-                   {"max_steps": 100, "min_accuracy": 0.8, "time_limit_s": 60})
+                   TrainingSettings(max_steps=100, validate_every=50))
     (result,) = grade(folder, rules).results
     assert result.score < result.max_score
+    assert "stopped at the limit of 100 steps" in result.output
     assert "held-out accuracy" in result.output or "did not fall" in result.output
 
 

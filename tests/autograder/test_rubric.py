@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from autograder.rubric import CheckRule, ManualItem, Rubric, RubricError, Tolerance, load_rubric
+from autograder.rubric import CheckRule, ManualItem, Rubric, RubricError, Tolerance, TrainingSettings, load_rubric
 
 KNOWN = ("part1.basic_block.shapes", "part1.basic_block.numerics", "part2.se.numerics")
 
@@ -18,7 +18,7 @@ code_points: 60       # the automatic checks must add up to this
 defaults: {timeout_s: 45, visibility: after_due_date}
 tolerances: {float32: {atol: 1.0e-4, rtol: 1.0e-3}, float64: {atol: 1.0e-9, rtol: 1.0e-7}}
 forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention, torch.nn.Transformer]
-training: {max_steps: 300, min_accuracy: 0.8, time_limit_s: 120}
+training: {max_steps: 300, min_accuracy: 0.8, target_accuracy: 0.95, cpu_budget_s: 120}
 checks:
   part1.basic_block.shapes: {points: 20}
   part1.basic_block.numerics: {points: 30, visibility: hidden, tolerance: {float32: {atol: 1.0e-5}}}
@@ -70,7 +70,8 @@ def test_example_loads_with_defaults_and_merged_tolerances(tmp_path):
         "bonus": ManualItem(5, "Extensions beyond the requirements", True),
     }
     assert rubric.forbidden == ("torchvision.models", "timm", "torch.nn.MultiheadAttention", "torch.nn.Transformer")
-    assert rubric.training == {"max_steps": 300, "min_accuracy": 0.8, "time_limit_s": 120}
+    assert rubric.training == TrainingSettings(max_steps=300, min_accuracy=0.8, target_accuracy=0.95, cpu_budget_s=120.0)
+    assert rubric.training.validate_every == TrainingSettings().validate_every  # the default of what is left out
     assert all(isinstance(rule.points, float) for rule in rubric.checks.values())
 
 
@@ -82,7 +83,7 @@ def test_optional_sections_and_builtin_defaults(tmp_path):
         "checks": {"a.x": {"points": 2}, "a.y": {"points": 3}},
     }
     rubric = load(tmp_path, data, known={"a.x", "a.y"})
-    assert rubric.manual == {} and rubric.forbidden == () and rubric.training == {}
+    assert rubric.manual == {} and rubric.forbidden == () and rubric.training == TrainingSettings()
     assert rubric.checks["a.x"].visibility == "visible" and rubric.checks["a.x"].timeout_s == 60
 
 
@@ -166,6 +167,10 @@ INVALID = {
     "bad training setting": (
         lambda d: d["training"].update(max_steps=2.5),
         r"training: max_steps must be a positive integer, got 2.5",
+    ),
+    "training target below the accuracy to reach": (
+        lambda d: d["training"].update(target_accuracy=0.5),
+        r"training: target_accuracy \(0.5\) must not be below min_accuracy \(0.8\)",
     ),
     "unknown check ids, sorted": (
         lambda d: d["checks"].update({k: {"points": 1} for k in ("part9.z", "part0.a", "p.m", "part5", "a.b")}),

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -65,6 +66,69 @@ def test_plain_flop_counter_misses_cpu_attention(vit_b16):
     missing = vit_attention_flops(197, 768, 12)
     assert missing == 1_430_654_976
     assert ours - plain == missing
+
+
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention (batch first) as self-attention on (B, T, E) tokens, without weights."""
+
+    def __init__(self, embed_dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "slow-path"])
+def test_multihead_attention_flops(fast_path):
+    """nn.MultiheadAttention counts qkv and output projections, Q K^T and A V, once, on either path.
+
+    In eval mode without autograd it runs one fused kernel, aten._native_multi_head_attention, of
+    which FlopCounterMode alone sees nothing; the slow path runs linear layers and attention.
+    """
+    torch.manual_seed(0)
+    tokens, embed_dim = 5, 8
+    model = SelfAttention(embed_dim, num_heads=2)
+    expected = 2 * tokens * 4 * embed_dim * embed_dim + 2 * (2 * tokens * tokens * embed_dim)
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(fast_path)
+    try:
+        assert ModelProfiler(model).measure_flops((tokens, embed_dim)) == expected
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model.eval()(torch.zeros(1, tokens, embed_dim))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
+    # The fast path really was taken (or not): FlopCounterMode alone counts nothing of it.
+    assert (counter.get_total_flops() == 0) == fast_path
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_torchvision_vit_b16_flops():
+    """torchvision's vit_b_16 has the analytic FLOPs of ViT-B/16, as ours: 35.13 GFLOPs.
+
+    Its blocks use nn.MultiheadAttention, whose fused fast path FlopCounterMode alone misses
+    entirely: it counts only the patch projection, the MLPs and the head, 22.54 GFLOPs.
+    """
+    torch.manual_seed(0)
+    model = torchvision.models.vit_b_16()
+    expected = vit_flops(224, 16, 3, 1000, 768, 12, 4.0)
+    assert ModelProfiler(model).measure_flops((3, 224, 224)) == expected
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_timm_vit_b16_flops():
+    """timm's vit_base_patch16_224 has the analytic FLOPs of ViT-B/16, as ours: 35.13 GFLOPs.
+
+    Its attention calls F.scaled_dot_product_attention, on the CPU a fused kernel FlopCounterMode
+    alone does not count (it would give 33.70 GFLOPs).
+    """
+    import timm  # a test dependency (pyproject's "test" extra): missing it is an error, not a skip
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_base_patch16_224", pretrained=False)
+    expected = vit_flops(224, 16, 3, 1000, 768, 12, 4.0)
+    assert ModelProfiler(model).measure_flops((3, 224, 224)) == expected
 
 
 @FEW_EXAMPLES

@@ -267,4 +267,29 @@ VARIANTS = [
     Variant("cbam_conv_mlp_batched", "attention.py", CBAM, "cbam_conv_mlp_batched.py"),
     Variant("cbam_stack_descriptor", "attention.py", CBAM,
             patches=((SPATIAL_POOL, "torch.stack([x.mean(dim=1), x.amax(dim=1)], dim=1)"),)),
+    # In-place F.relu(..., inplace=True) on the BN outputs, torch.relu_ on the sum, the shortcut after the branch.
+    Variant("bottleneck_inplace_relu", "resnet.py", BOTTLENECK, "bottleneck_inplace_relu.py"),
+    # The attention module registered first, then an nn.Identity shortcut, then the convolutions.
+    Variant("basic_block_attention_registered_first", "resnet.py", BASIC + SE_RESNET + CBAM_RESNET,
+            "basic_block_attention_first.py"),
+    # The shortcut projection registered before the branch layers and run after them.
+    Variant("preact_basic_shortcut_registered_first", "resnet.py", PREACT_BASIC, "preact_basic_shortcut_first.py"),
+    # `preact` (BN-ReLU) and `branch` (nn.Sequential) submodules, the shortcut computed after the branch;
+    # graded inside the pre-activation ResNet-50 too.
+    Variant("preact_bottleneck_preact_and_branch", "resnet.py", PREACT_BOTTLENECK + ("part1.resnet.numerics",),
+            "preact_bottleneck_preact_branch.py"),
+    # Stages built in a loop into an nn.ModuleList, forward flattening with x.view(x.size(0), -1).
+    Variant("resnet_stages_modulelist_view", "resnet.py", NETWORK + SE_RESNET, "resnet_stages_modulelist.py"),
+    # F.adaptive_avg_pool2d and .view instead of a mean and indexing.
+    Variant("se_functional_pool_view", "attention.py", SE + SE_RESNET, "se_functional_pool_view.py"),
+    # torch.max(x, dim=1, keepdim=True)[0] (and torch.mean) for the spatial descriptor.
+    Variant("cbam_torch_max_indexing", "attention.py", CBAM + CBAM_RESNET,
+            patches=((SPATIAL_POOL, "torch.cat([torch.mean(x, dim=1, keepdim=True), torch.max(x, dim=1, keepdim=True)[0]], dim=1)"),)),
+    # Channel descriptors from F.adaptive_avg_pool2d / F.adaptive_max_pool2d, flattened.
+    Variant("cbam_adaptive_pools", "attention.py", CBAM,
+            patches=(("from torch import nn\n", "import torch.nn.functional as F\nfrom torch import nn\n"),
+                     ("avg = self.fc2(self.relu(self.fc1(x.mean(dim=(2, 3)))))  # (B, C)\n"
+                      "        mx = self.fc2(self.relu(self.fc1(x.amax(dim=(2, 3)))))  # (B, C)\n",
+                      "avg = self.fc2(self.relu(self.fc1(F.adaptive_avg_pool2d(x, 1).flatten(1))))\n"
+                      "        mx = self.fc2(self.relu(self.fc1(F.adaptive_max_pool2d(x, 1).flatten(1))))\n"))),
 ]

@@ -175,6 +175,96 @@ PROFILER_MUTATIONS = [
 
 MUTATIONS = VIT_MUTATIONS + GRADCAM_MUTATIONS + PROFILER_MUTATIONS
 
+EINSUM_ATTENTION = """\
+        weights = (torch.einsum("bhqd,bhkd->bhqk", q, k) * self.scale).softmax(dim=-1)  # (B, H, T, T)
+        out = torch.einsum("bhqk,bhkd->bhqd", self.attn_drop(weights), v)  # (B, H, T, d)
+"""
+SINUSOIDAL_BODY = """\
+    positions = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (T, 1)
+    inv_freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
+    angles = positions * inv_freq  # (T, dim/2)
+    table = torch.zeros(num_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles)
+    table[:, 1::2] = torch.cos(angles)
+    return table.float()
+"""
+STACKED_SINUSOIDAL = """\
+    positions = torch.arange(num_positions, dtype=torch.float32)[:, None]  # (T, 1)
+    freqs = torch.pow(10000.0, -torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim/2,)
+    angles = positions * freqs  # (T, dim/2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(num_positions, dim)  # sin, cos, sin, ...
+"""
+GRADCAM_NORMALISE = "return (cam - low) / (high - low).clamp_min(1e-7)"
+GRADCAM_MIN_MAX = ("low = cam.amin(dim=(1, 2), keepdim=True)\n"
+                   "        high = cam.amax(dim=(1, 2), keepdim=True)\n"
+                   "        return (cam - low) / (high - low).clamp_min(1e-7)")
+GRADCAM_SCORE_AND_GRADIENTS = ("score = logits.gather(1, targets[:, None]).sum()  # images are independent in eval mode\n"
+                               "            " + GRADCAM_GRADIENTS)
+LATENCY_TIMING = ("start = time.perf_counter()\n"
+                  "                self.model(x)\n"
+                  "                _synchronize(self.device)\n"
+                  "                times_ms.append((time.perf_counter() - start) * 1000.0)")
+BENCHMARK_STEP = ("logits = self.model(images)\n"
+                  "                loss = F.cross_entropy(logits, labels)\n"
+                  "                optimizer.zero_grad(set_to_none=True)\n"
+                  "                loss.backward()\n")
+MEMORY_BODY = """\
+        model = copy.deepcopy(self.model).train()
+        resident = _tensor_bytes(list(model.parameters()) + list(model.buffers()))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        inputs = torch.randn(batch_size, *input_size, device=self.device)
+        resident += _tensor_bytes([inputs])
+
+        def step() -> None:
+            logits = model(inputs)
+            labels = torch.randint(0, logits.shape[1], (batch_size,), device=self.device)
+            F.cross_entropy(logits, labels).backward()
+            optimizer.step()
+
+        if self.device.type == "cuda":
+            _synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+            step()
+            _synchronize(self.device)
+            return resident + torch.cuda.max_memory_allocated(self.device) - before
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+            step()
+        live = peak = 0
+        records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+        for record in sorted(records, key=lambda e: e.start_ns()):
+            live += record.nbytes()
+            peak = max(peak, live)
+        return resident + peak
+"""
+COUNTED_MEMORY = """\
+        model = copy.deepcopy(self.model).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        inputs = torch.randn(batch_size, *input_size, device=self.device)
+        params = list(model.parameters())
+        held = params + list(model.buffers()) + [inputs]
+        counted = {t.data_ptr() for t in held}
+        saved = 0
+
+        def pack(tensor):  # every tensor autograd keeps for the backward pass
+            nonlocal saved
+            if tensor.data_ptr() not in counted:  # weights and the input are counted once, below
+                counted.add(tensor.data_ptr())
+                saved += tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            logits = model(inputs)
+            labels = torch.randint(0, logits.shape[1], (batch_size,), device=self.device)
+            loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        optimizer.step()
+        gradients = _tensor_bytes([p.grad for p in params if p.grad is not None])
+        momentum = _tensor_bytes([s["momentum_buffer"] for s in optimizer.state.values() if "momentum_buffer" in s])
+        return _tensor_bytes(held) + gradients + momentum + saved
+"""
+
 VARIANTS = [
     # No fused path: the explicit softmax(Q K^T / sqrt(d)) V for both calls.
     Variant("mha_explicit_attention", "vit.py", MHA + BLOCK, patches=((ATTENTION_CORE, EXPLICIT_ATTENTION),)),
@@ -190,4 +280,66 @@ VARIANTS = [
             patches=((GRADCAM_GRADIENTS, "activations.retain_grad()\n"
                                          "            score.backward(inputs=[activations])\n"
                                          "            gradients = activations.grad"),)),
+
+    # einsum for Q K^T and A V, for both return_attention paths (no fused kernel).
+    Variant("mha_einsum", "vit.py", MHA + BLOCK, patches=((ATTENTION_CORE, EINSUM_ATTENTION),)),
+    # Three nn.Linear q_proj, k_proj, v_proj instead of the fused qkv; the output projection named out_proj.
+    Variant("mha_separate_q_k_v_proj", "vit.py", MHA + BLOCK, "mha_separate_projections.py"),
+    # Separate projections named query, key, value, key computed first, F.softmax(q @ k / sqrt(d)).
+    Variant("mha_query_key_value_names", "vit.py", MHA + BLOCK + VIT, "mha_query_key_value.py"),
+    # A LayerNorm class written by hand (mean, var(unbiased=False), eps 1e-6, own weight and bias).
+    Variant("block_layernorm_by_hand", "vit.py", BLOCK + VIT, "block_layernorm_by_hand.py"),
+    # The MLP as fc1 / fc2 attributes with F.gelu and F.dropout, the residual dropout functional too.
+    Variant("block_functional_mlp", "vit.py", BLOCK + VIT, "block_functional_mlp.py"),
+    # nn.Unfold + nn.Linear over (C, P, P)-flattened patches instead of a Conv2d.
+    Variant("patch_unfold_linear", "vit.py", PATCH + VIT, "patch_unfold_linear.py"),
+    # reshape / permute into (B, N, C*P*P) patches, then nn.Linear.
+    Variant("patch_reshape_permute_linear", "vit.py", PATCH + VIT, "patch_reshape_linear.py"),
+    # Blocks in an nn.Sequential, the CLS token registered after pos_embed, the sinusoidal table in float32.
+    Variant("vit_sequential_float32_positions", "vit.py", VIT + POSITIONS, "vit_sequential_float32_positions.py"),
+    # The final LayerNorm applied to the CLS token only (LayerNorm acts on each token alone).
+    Variant("vit_norm_cls_token_only", "vit.py", VIT, patches=((HEAD, "return self.head(self.norm(x[:, 0]))"),)),
+    # The table as sin and cos stacked on a last axis and flattened (interleaved), in float32 with torch.pow.
+    Variant("sinusoidal_stack_interleave", "vit.py", POSITIONS + VIT, patches=((SINUSOIDAL_BODY, STACKED_SINUSOIDAL),)),
+    # The grad-cam package's normalisation: (cam - lo) / (hi - lo + 1e-7).
+    Variant("gradcam_eps_in_denominator", "gradcam.py", ("part2.gradcam.",),
+            patches=((GRADCAM_NORMALISE, "return (cam - low) / (high - low + 1e-7)"),)),
+    # The range clamped at 1e-6 instead of 1e-7.
+    Variant("gradcam_clamp_1e6", "gradcam.py", ("part2.gradcam.",),
+            patches=((GRADCAM_NORMALISE, "return (cam - low) / (high - low).clamp_min(1e-6)"),)),
+    # Forward hook (detached activations) + full backward hook (grad_output), backward to the input only.
+    Variant("gradcam_full_backward_hook", "gradcam.py", ("part2.gradcam.",), "gradcam_full_backward_hook.py"),
+    # dy_c/dA as the vector-Jacobian product of the logits with a one-hot grad_outputs.
+    Variant("gradcam_one_hot_grad_outputs", "gradcam.py", ("part2.gradcam.",),
+            patches=((GRADCAM_SCORE_AND_GRADIENTS,
+                      "one_hot = F.one_hot(targets, logits.shape[1]).to(logits.dtype)  # (B, classes)\n"
+                      "            (gradients,) = torch.autograd.grad(logits, activations, grad_outputs=one_hot)"),)),
+    # Min-max scaling image by image in a Python loop, dividing only when the map is not constant.
+    Variant("gradcam_per_image_loop", "gradcam.py", ("part2.gradcam.",),
+            patches=((GRADCAM_MIN_MAX, "maps = []\n"
+                                       "        for m in cam:  # one (H, W) map per image\n"
+                                       "            m = m - m.min()\n"
+                                       "            if m.max() > 0:\n"
+                                       "                m = m / m.max()\n"
+                                       "            maps.append(m)\n"
+                                       "        return torch.stack(maps)"),)),
+    # Times read with time.perf_counter_ns(), converted to milliseconds.
+    Variant("latency_perf_counter_ns", "profiler.py", LATENCY,
+            patches=((LATENCY_TIMING, "start = time.perf_counter_ns()\n"
+                                      "                self.model(x)\n"
+                                      "                _synchronize(self.device)\n"
+                                      "                times_ms.append((time.perf_counter_ns() - start) / 1e6)"),)),
+    # Bytes counted instead of the allocator's events: weights, gradients, momentum, the tensors saved
+    # for backward (saved_tensors_hooks) and the input.
+    Variant("memory_counted_bytes", "profiler.py", MEMORY, patches=((MEMORY_BODY, COUNTED_MEMORY),)),
+    # Gradients zeroed explicitly (set_to_none=False) at the start of each step.
+    Variant("benchmark_explicit_zero_grad", "profiler.py", BENCHMARK,
+            patches=((BENCHMARK_STEP, "optimizer.zero_grad(set_to_none=False)\n"
+                                      "                logits = self.model(images)\n"
+                                      "                loss = F.cross_entropy(logits, labels)\n"
+                                      "                loss.backward()\n"),)),
+    # FLOPs counted under torch.inference_mode() instead of torch.no_grad().
+    Variant("flops_inference_mode", "profiler.py", FLOPS,
+            patches=(("with _eval_mode(self.model), torch.no_grad(), counter:",
+                      "with _eval_mode(self.model), torch.inference_mode(), counter:"),)),
 ]
