@@ -6,20 +6,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import torch
 
-from autograder.align import AlignmentError
-from autograder.checks import CHECKS, golden
-from autograder.checks.common import Outcome
-from autograder.checks.registry import CheckSpec
+from autograder.checking import Checking
+from autograder.checks import CHECKS
 from autograder.client import SubmissionError, Worker, WorkerFailure
-from autograder.forbidden import ForbiddenRule, resolve, violations
 from autograder.notebook import NotebookError, extract
-from autograder.remote import Session, ref
+from autograder.remote import ref
 from autograder.report import CheckResult, results_json
-from autograder.rubric import CheckRule, Rubric, TrainingSettings
+from autograder.rubric import Rubric
 from autograder.sandbox import Limits, Sandbox
 
 NOTEBOOK_LOAD_TIMEOUT_S = 120.0
@@ -54,57 +51,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _explain(spec: CheckSpec, error: Exception) -> str:
-    """One line of feedback for a check that could not run to the end."""
-    if isinstance(error, SubmissionError):
-        if error.kind == "request":
-            return f"{spec.component}: {error.message}"
-        if error.message.startswith("NotImplementedError"):
-            where = f" ({error.where})" if error.where else ""
-            return f"{spec.component}: not implemented yet{where}"
-        where = f" at {error.where}" if error.where else ""
-        return f"{spec.component}: your code raised {error.message}{where}"
-    if isinstance(error, WorkerFailure):
-        return f"{spec.component}: {error}"
-    if isinstance(error, AlignmentError):
-        return f"{spec.component}: cannot line up your layers with the reference's: {error}"
-    return f"{spec.component}: the grader could not finish this check ({type(error).__name__}: {error}); scored 0"
-
-
-def run_check(spec: CheckSpec, rule: CheckRule, worker: Worker, submission: Optional[Path],
-              training: Optional[TrainingSettings] = None, forbidden: Sequence[ForbiddenRule] = (),
-              reference: str = "live", golden_folder: Optional[Path] = None) -> Outcome:
-    """Run one check; any failure scores 0 with the reason (fail closed).
-
-    A check whose modules contain a forbidden library class (the rubric's from-scratch rule)
-    also scores 0, whatever it measured. ``reference``: how the check gets the reference's
-    values, a mode of ``autograder.checks.golden`` (live, record, replay), with golden files in
-    ``golden_folder``. ``submission``: the folder whose ``<module>.py`` the check needs (None: a
-    notebook's namespace, which holds every module's definitions).
-    """
-    if submission is not None and not (submission / f"{spec.module}.py").is_file():
-        return Outcome(0.0, f"{spec.component}: {spec.module}.py not found in the submission")
-    session = Session(worker, rule.timeout_s, training)
-    try:
-        with golden.checking(spec.id, reference, golden_folder):
-            outcome = spec.run(session, rule)
-    except Exception as error:  # noqa: BLE001 - whatever happened, the check scores 0 and says why
-        return Outcome(0.0, _explain(spec, error))
-    used = sorted({v for built in session.built for v in violations(built.modules, list(forbidden))})
-    if used:
-        return Outcome(0.0, f"{spec.component}: the lab asks for a from-scratch implementation, but "
-                            f"{'; '.join(used[:3])}")
-    fraction = min(1.0, max(0.0, float(outcome.fraction)))
-    return Outcome(fraction if fraction == fraction else 0.0, outcome.message)
-
-
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
           reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
     skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
 
     ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits. ``reference``
-    and ``golden_folder``: where the reference's values come from (see ``run_check``).
+    and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``).
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
     """
     checking = {"reference": reference, "golden_folder": golden_folder}
@@ -137,14 +90,14 @@ def torch_threads(threads: int) -> Iterator[None]:
 def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
                   notebook: bool, checking: dict, threads: int) -> Graded:
     results = []
-    forbidden = resolve(rubric.forbidden)
     with Worker(folder, device, sandbox, threads) as worker:
         if notebook:
             notes += _notebook_errors(worker)
+        run = Checking(worker, folder, rubric, **checking)
         for check_id, rule in rubric.checks.items():
             spec = CHECKS[check_id]
             start = time.perf_counter()
-            outcome = run_check(spec, rule, worker, folder, rubric.training, forbidden, **checking)
+            outcome = run.outcome(check_id)
             message = outcome.message
             if outcome.fraction < 1:
                 message += f"\nSee the slides: {spec.hint}"

@@ -92,6 +92,9 @@ class Session:
         """The rubric's training smoke-test settings."""
         self.built: list[Description] = []
         """Everything this check built in the worker (for the from-scratch rule)."""
+        self.alternatives: tuple[str, ...] = ()
+        """Known alternatives (``autograder.checks.known``) the reference takes in this check: the
+        student's known mistakes in a component this one uses (see ``autograder.grade``)."""
 
     def _send(self, header: dict, tensors: Optional[dict] = None):
         remaining = self.deadline - time.monotonic()

@@ -16,6 +16,7 @@ Format::
     forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention]   # optional
     training: {max_steps: 400, min_accuracy: 0.8, target_accuracy: 0.9, validate_every: 25, cpu_budget_s: 60}  # optional
     sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
+    one_penalty_per_mistake: true   # optional; see Rubric.one_penalty_per_mistake
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
       part1.basic_block.numerics:
@@ -53,8 +54,11 @@ DTYPES = ("float32", "float64")
 EPS = 1e-9
 """Slack when comparing point sums."""
 
-BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": 60.0, "visibility": "visible"}
-TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox", "checks", "manual")
+DEFAULT_TIMEOUT_S = 60.0
+"""Seconds a check may take when the rubric does not say."""
+BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": DEFAULT_TIMEOUT_S, "visibility": "visible"}
+TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox",
+            "one_penalty_per_mistake", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
 DEFAULT_KEYS = ("timeout_s", "visibility")
 CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
@@ -124,6 +128,11 @@ class Rubric:
     sandbox: dict[str, int] = field(default_factory=dict)
     """Resource limits of a worker (``memory_mb``, ``cpu_time_s``, ``file_size_mb``, ``processes``);
     the ones left out take ``autograder.sandbox.Limits``' defaults."""
+    one_penalty_per_mistake: bool = True
+    """Judge a component that uses a failing one (an encoder block and its MultiHeadAttention)
+    against the reference with the same known mistake, so that the mistake costs points once;
+    false: every check that the mistake reaches loses its points (its feedback still names the
+    root cause first)."""
 
     @property
     def max_score(self) -> float:
@@ -212,6 +221,9 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     forbidden = _forbidden(top.get("forbidden", []))
     training = _training(top.get("training", {}))
     sandbox = _sandbox(top.get("sandbox", {}))
+    one_penalty = top.get("one_penalty_per_mistake", True)
+    if not isinstance(one_penalty, bool):
+        raise RubricError(f"one_penalty_per_mistake must be true or false, got {_show(one_penalty)}")
     checks = {
         check_id: _check(spec, f"check {check_id!r}", defaults, tolerances)
         for check_id, spec in _mapping(top["checks"], "checks").items()
@@ -243,7 +255,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
-    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox)
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, one_penalty)
 
 
 def _defaults(value: Any) -> dict[str, Any]:

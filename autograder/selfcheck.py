@@ -76,10 +76,10 @@ def _rubric(path: str):
 
 def run_notebook_check(check_id: str, namespace: dict, rubric_path: Path | str = paths.ROOT / "grading.yml",
                        device: str = "cpu"):
-    """(fraction, feedback) of one rubric check on the definitions in ``namespace``."""
+    """(fraction, feedback) of one rubric check on the definitions in ``namespace`` (the checks it
+    uses run first, unscored, to name a root cause)."""
+    from autograder.checking import Checking
     from autograder.checks import CHECKS
-    from autograder.forbidden import resolve
-    from autograder.grade import run_check
 
     rubric = _rubric(str(rubric_path))
     if check_id not in rubric.checks or check_id not in CHECKS:
@@ -89,8 +89,7 @@ def run_notebook_check(check_id: str, namespace: dict, rubric_path: Path | str =
     # nbgrader gives no points to a test cell that writes to stderr: the student's warnings and
     # prints during the check go to stdout.
     with contextlib.redirect_stderr(sys.stdout):
-        outcome = run_check(spec, rubric.checks[check_id], NotebookWorker(namespace, device), None,
-                            rubric.training, resolve(rubric.forbidden), reference_mode())
+        outcome = Checking(NotebookWorker(namespace, device), None, rubric, reference_mode()).outcome(check_id)
     feedback = outcome.message if outcome.fraction >= 1 else f"{outcome.message}\nSee the slides: {spec.hint}"
     return outcome.fraction, feedback
 

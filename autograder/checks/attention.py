@@ -36,30 +36,9 @@ NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("atte
 NUMERIC_CBAM = [Case("attention.CBAM", (32, 4), {}, (2, 32, 9, 7)), Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))]
 
 
-def _se_with_max_pool(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(se.fc2(F.relu(se.fc1(x.amax(dim=(2, 3))))))[:, :, None, None]
-
-
-def _se_gate_only(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(se.fc2(F.relu(se.fc1(x.mean(dim=(2, 3))))))[:, :, None, None].expand_as(x)
-
-
-def _spatial_first(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return cbam.channel_attention(cbam.spatial_attention(x))
-
-
-def _channel_from_average_only(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    mlp = cbam.channel_attention
-    gated = x * torch.sigmoid(mlp.fc2(F.relu(mlp.fc1(x.mean(dim=(2, 3))))))[:, :, None, None]
-    return cbam.spatial_attention(gated)
-
-
-SE_VARIANTS = {"max pooling instead of average pooling in the squeeze": _se_with_max_pool,
-               "the gate returned instead of the rescaled input": _se_gate_only}
-CBAM_VARIANTS = {"spatial attention applied before channel attention (CBAM is channel first)": _spatial_first,
-                 "channel attention from average pooling only (plain SE; CBAM adds the max-pooled descriptor)":
-                     _channel_from_average_only}
-
+SE_VARIANTS = ("se.max_pool_squeeze", "se.gate_only")
+CBAM_VARIANTS = ("cbam.spatial_first", "cbam.channel_from_average_only")
+"""Known alternatives (``autograder.checks.known``) the numerics checks recognise."""
 
 
 @registry.check("part2.se.shapes", "attention", "SEModule", SE_SLIDE)
@@ -72,7 +51,7 @@ def se_parameters(session: Session, rule) -> Outcome:
     return check_parameter_counts(session, cases("attention.SEModule", 6))
 
 
-@registry.check("part2.se.numerics", "attention", "SEModule", SE_SLIDE)
+@registry.check("part2.se.numerics", "attention", "SEModule", SE_SLIDE, alternatives=SE_VARIANTS)
 def se_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
 
@@ -95,12 +74,14 @@ def se_gate(session: Session, rule) -> Outcome:
     return passed(f"{label}: the gate is constant over space and lies in (0, 1)")
 
 
-@registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE + " (the gate must stay in the graph)")
+@registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE + " (the gate must stay in the graph)",
+                uses=("part2.se.numerics",))
 def se_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, NUMERIC_SE[0], rule.tolerance)
 
 
-@registry.check("part2.cbam.gradients", "attention", "CBAM", CBAM_SLIDE + " (both gates must stay in the graph)")
+@registry.check("part2.cbam.gradients", "attention", "CBAM", CBAM_SLIDE + " (both gates must stay in the graph)",
+                uses=("part2.cbam.numerics",))
 def cbam_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, NUMERIC_CBAM[0], rule.tolerance)
 
@@ -115,6 +96,6 @@ def cbam_parameters(session: Session, rule) -> Outcome:
     return check_parameter_counts(session, cases("attention.CBAM", 6) + [Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))])
 
 
-@registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE)
+@registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE, alternatives=CBAM_VARIANTS)
 def cbam_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])

@@ -1,6 +1,7 @@
 """Building blocks of the checks: module cases, reference runs, transplant, comparisons."""
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from autograder import probes, remote
 from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed_buffers, reference_calls,
                              student_calls, transplant, within)
 from autograder.checks import golden
+from autograder.checks.known import described
 from autograder.remote import Session
 
 Shape = tuple[int, ...]
@@ -28,6 +30,8 @@ class Outcome:
     """Share of the check's points earned, in [0, 1]."""
     message: str
     """Feedback: first line a summary, then details."""
+    alternatives: tuple[str, ...] = ()
+    """Keys of the known alternatives (``autograder.checks.known``) the submission's output matched."""
 
 
 def passed(message: str) -> Outcome:
@@ -220,9 +224,11 @@ def generated(strategy: st.SearchStrategy, count: int) -> list:
 
 
 def all_of(outcomes: list[Outcome]) -> Outcome:
-    """Several sub-results as one: the mean fraction, and the failing messages (or the first passing one)."""
+    """Several sub-results as one: the mean fraction, the failing messages (or the first passing
+    one), and every known alternative matched."""
     failing = [o.message for o in outcomes if o.fraction < 1]
-    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message)
+    matched = tuple(dict.fromkeys(key for o in outcomes for key in o.alternatives))
+    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message, matched)
 
 
 @functools.lru_cache(maxsize=1)
@@ -347,11 +353,14 @@ class Transplanted:
     """Handle of the submission's module in the worker."""
     description: remote.Description
     key: str
-    """Names this reference (case, seed, preparation) among the check's golden values."""
+    """Names this reference (case, seed, preparation, known alternatives) among the check's golden values."""
+    shared_key: str = ""
+    """``key`` without the known alternatives: for values that no known alternative changes."""
 
-    def computed(self, what: str, compute: Callable[[nn.Module], Any]) -> Any:
-        """``compute(reference)``, or its recorded value (see ``golden``)."""
-        return golden.reference(f"{self.key}: {what}", lambda: compute(self.reference))
+    def computed(self, what: str, compute: Callable[[nn.Module], Any], shared: bool = False) -> Any:
+        """``compute(reference)``, or its recorded value (see ``golden``); ``shared``: a value no
+        known alternative changes (an output's shape), recorded once for all."""
+        return golden.reference(f"{self.shared_key if shared else self.key}: {what}", lambda: compute(self.reference))
 
     def restore(self) -> None:
         """Back to float32 after a computation in float64 (live reference only)."""
@@ -359,11 +368,32 @@ class Transplanted:
             self.reference.float()
 
 
-def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module], None]], key: str):
-    """(live reference module or None, its weights, its layer calls, the modules passed in)."""
+def with_alternatives(model: nn.Module, keys: tuple[str, ...]) -> nn.Module:
+    """``model`` with the known alternatives ``keys`` made to it (see ``autograder.checks.alternatives``).
+
+    Instructor-side code, imported only where the reference is live: a student's copy replays the
+    values computed with it from golden/.
+    """
+    if not keys:
+        return model
+    from autograder.checks.alternatives import with_alternatives as change
+
+    return change(model, keys)
+
+
+def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module], None]], key: str,
+                    alternatives: tuple[str, ...] = ()):
+    """(live reference module or None, its weights, its layer calls, the modules passed in).
+
+    The weights' description is recorded under ``key``; the layers, whose execution order a
+    known alternative may change, under ``key`` and the alternatives.
+    """
     live: dict[str, nn.Module] = {}
+    described: dict = {}
 
     def describe() -> dict:
+        if described:
+            return described
         torch.manual_seed(seed)
         provided: list = []
         reference = case.build_reference(provided)
@@ -372,6 +402,7 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
         specs = tensor_specs(reference, skip)
         reference.load_state_dict(recipe_weights(specs, seed), strict=False)
         reference.eval()
+        with_alternatives(reference, alternatives)
         if prepare is not None:
             prepare(reference)
         live["module"] = reference
@@ -381,15 +412,20 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
         numbers: dict[int, int] = {0: 0}
         fixed = fixed_buffers(reference, skip)
         buffers = dict(reference.named_buffers())
-        return {"specs": specs, "skip": skip, "fixed_buffers": {name: buffers[name] for name in fixed},
-                "parameters": [n for n, _ in reference.named_parameters() if not within(n.rpartition(".")[0], skip)],
-                "layer_buffers": {layer.name: [b for b, _ in modules[layer.name].named_buffers(recurse=False)]
-                                  for layer in layers},
-                "layers": [(layer.name, layer.kind, layer.params, _numbered(layer.source, numbers)) for layer in layers]}
+        described.update({
+            "specs": specs, "skip": skip, "fixed_buffers": {name: buffers[name] for name in fixed},
+            "parameters": [n for n, _ in reference.named_parameters() if not within(n.rpartition(".")[0], skip)],
+            "layer_buffers": {layer.name: [b for b, _ in modules[layer.name].named_buffers(recurse=False)]
+                              for layer in layers},
+            "layers": [(layer.name, layer.kind, layer.params, _numbered(layer.source, numbers)) for layer in layers]})
+        return described
 
     if prepare is not None and golden.mode() != "live":
         raise golden.GoldenMissing(f"{key}: a prepared reference is computed live only")
-    recorded = golden.reference(f"{key}: weights and layers", describe)
+    layers_key = key + (f" with {', '.join(alternatives)}" if alternatives else "")
+    recorded = {**golden.reference(f"{key}: weights", lambda: {k: describe()[k] for k in WEIGHT_KEYS}),
+                **golden.reference(f"{layers_key}: layers", lambda: {k: describe()[k] for k in LAYER_KEYS},
+                                   unless_same_as=f"{key}: layers" if alternatives else None)}
     names = {spec[0] for spec in recorded["specs"]}
     if "module" in live:  # the recipe's tensors, as prepare left them
         state = {name: tensor for name, tensor in live["module"].state_dict().items() if name in names}
@@ -403,6 +439,12 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
     return live.get("module"), weights, layers, tuple(recorded["skip"])
 
 
+WEIGHT_KEYS = ("specs", "skip", "fixed_buffers", "parameters")
+LAYER_KEYS = ("layer_buffers", "layers")
+"""What ``_reference_side`` records of a reference: its weights (the same with any known
+alternative) and the layers it runs (whose order an alternative may change)."""
+
+
 def _numbered(source: int, numbers: dict[int, int]) -> int:
     """A layer's input address as 1, 2, ... in order of first use (addresses differ from run to run;
     only which layers share an input matters), 0 for unknown."""
@@ -413,10 +455,15 @@ def transplanted(session: Session, case: Case, name: str, seed: int = 0,
                  prepare: Optional[Callable[[nn.Module], None]] = None) -> Transplanted:
     """Build both, give the reference the recipe's weights, copy them into the submission's module.
 
-    ``prepare`` may change the reference's weights (e.g. zero a branch) before they are copied.
+    ``prepare`` may change the reference's weights (e.g. zero a branch) before they are copied. The
+    reference has the known alternatives of ``session.alternatives`` (a component it uses judged
+    with the student's known mistake, so that the mistake costs points once).
     """
     key = f"{case!r} seed {seed}" + (f" prepared by {prepare.__name__}" if prepare is not None else "")
-    reference, weights, ref_layers, ref_skip = _reference_side(case, seed, prepare, key)
+    reference, weights, ref_layers, ref_skip = _reference_side(case, seed, prepare, key, session.alternatives)
+    shared_key = key
+    if session.alternatives:
+        key += f" with {', '.join(session.alternatives)}"
     description = case.build_student(session, name)
     x = case.make_input(seed)
     trace = session.forward(name, x, trace=True).trace
@@ -424,7 +471,7 @@ def transplanted(session: Session, case: Case, name: str, seed: int = 0,
     state = transplant(weights, ref_layers, student_calls(trace, stu_skip), description.parameters,
                        description.buffers, ref_skip, stu_skip)
     session.load(name, state)
-    return Transplanted(reference, name, description, key)
+    return Transplanted(reference, name, description, key, shared_key)
 
 
 def max_error(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -437,20 +484,20 @@ def close(got: torch.Tensor, want: torch.Tensor, atol: float, rtol: float) -> bo
     return bool(torch.allclose(got.double(), want.double(), atol=atol, rtol=rtol))
 
 
-def check_numerics(session: Session, case: Case, tolerances: dict, variants: Optional[dict] = None) -> Outcome:
+def check_numerics(session: Session, case: Case, tolerances: dict, variants: tuple[str, ...] = ()) -> Outcome:
     """After the transplant, outputs equal the reference's in eval mode, float32 and float64.
 
-    ``variants``: name -> function(reference module, input) computing a known wrong alternative;
-    when the submission matches one, the feedback names it.
+    ``variants``: keys of known alternatives (``autograder.checks.known``) of the component; when
+    the submission's output matches one, the feedback names it and the outcome records it.
     """
     try:
         pair = transplanted(session, case, "numerics")
     except AlignmentError as error:
         return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
-    problems = []
+    problems, matched = [], []
     x64 = case.make_input(1).double()
-    variant_outputs = {variant: pair.computed(f"variant {variant}", lambda ref, compute=compute: compute(ref.double(), x64))
-                       for variant, compute in (variants or {}).items()}
+    variant_outputs = {key: pair.computed(f"variant {key}", lambda ref, key=key: alternative_output(ref, key, x64))
+                       for key in variants}
     for dtype, torch_dtype in (("float32", torch.float32), ("float64", torch.float64)):
         tol = tolerances[dtype]
         x = case.make_input(1).to(torch_dtype)
@@ -460,13 +507,20 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: Opt
             detail = f"shape {tuple(got[0].shape)} vs {tuple(want.shape)}" if got and got[0].shape != want.shape else (
                 f"max abs error {max_error(got[0], want):.3g} (tolerance {tol.atol:g} + {tol.rtol:g} x |expected|)" if got else "no tensor output")
             problems.append(f"{dtype}: {detail}")
-            for variant, output in variant_outputs.items():
+            for key, output in variant_outputs.items():
                 if got and dtype == "float64" and close(got[0], output, tol.atol, tol.rtol):
-                    problems.append(f"your output matches a known alternative: {variant}")
+                    problems.append(f"your output matches a known alternative: {described(key)}")
+                    matched.append(key)
     pair.restore()
     if problems:
-        return failed(f"{case.label()}: output differs from the reference with the same weights\n" + "\n".join(problems))
+        return Outcome(0.0, f"{case.label()}: output differs from the reference with the same weights\n" + "\n".join(problems),
+                       tuple(matched))
     return passed(f"{case.label()}: output equals the reference's with the same weights (float32 and float64)")
+
+
+def alternative_output(reference: nn.Module, key: str, x: torch.Tensor) -> torch.Tensor:
+    """What ``reference`` would output for ``x`` (float64) with the known alternative ``key``."""
+    return with_alternatives(copy.deepcopy(reference).double(), (key,))(x)
 
 
 def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
@@ -477,13 +531,13 @@ def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
         return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
     x = case.make_input(2).double()
 
-    def input_gradient(reference: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def input_gradient(reference: nn.Module) -> torch.Tensor:
         x_ref = x.clone().requires_grad_(True)
-        out = reference.double()(x_ref)
-        upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-        return upstream, torch.autograd.grad((out * upstream).sum(), x_ref)[0]
+        return torch.autograd.grad((reference.double()(x_ref) * upstream).sum(), x_ref)[0]
 
-    upstream, want = pair.computed("upstream and input gradient", input_gradient)
+    shape = pair.computed("output shape", lambda reference: tuple(reference.double()(x).shape), shared=True)
+    upstream = torch.randn(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    want = pair.computed("input gradient", input_gradient)
     pair.restore()
     result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
     missing = [name.split(".", 2)[-1] for name in result.missing_grads]

@@ -50,16 +50,26 @@ def golden_path(check_id: str, folder: Path | None = None) -> Path:
     return (folder or paths.GOLDEN) / f"{check_id}.pt"
 
 
-def reference(key: str, compute: Callable[[], T]) -> T:
-    """The reference's value named ``key`` within the current check (see the module docstring)."""
+def reference(key: str, compute: Callable[[], T], unless_same_as: str | None = None) -> T:
+    """The reference's value named ``key`` within the current check (see the module docstring).
+
+    ``unless_same_as``: the key of a value recorded before that this one often equals (plain
+    data, no tensors); a recording then keeps it only where it differs, and a replay falls back
+    to that value.
+    """
     if _STATE.mode == "live":
         return compute()
     if _STATE.mode == "record":
         if key not in _STATE.recorded:
-            _STATE.recorded[key] = _plain(compute())
+            value = _plain(compute())
+            if unless_same_as is None or _STATE.recorded.get(unless_same_as) != value:
+                _STATE.recorded[key] = value
+            return value
         return _STATE.recorded[key]
     if _STATE.replayed is None:
         _STATE.replayed = load(_STATE.check_id, _STATE.folder)
+    if key not in _STATE.replayed and unless_same_as is not None and unless_same_as in _STATE.replayed:
+        return _STATE.replayed[unless_same_as]
     if key not in _STATE.replayed:
         raise GoldenMissing(f"the golden file of {_STATE.check_id} has no value {key!r}: "
                             "it is older than the kit's checks (regenerate it with `python -m autograder golden`)")

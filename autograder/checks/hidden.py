@@ -26,7 +26,7 @@ from autograder.checks.common import (
 )
 from autograder.checks.registry import Registry
 from autograder.checks.resnet import BLOCKS, BlockKind, block_case
-from autograder.checks.vit import VIT_NUMERIC, VIT_SLIDE
+from autograder.checks.vit import VIT_NUMERIC, VIT_SLIDE, VIT_USES
 from autograder.remote import Session
 
 registry = Registry()
@@ -74,23 +74,20 @@ def attention_case(kind: BlockKind) -> Case:
     return block_case(kind, 2, 4, 6, 2, 7, attention=TANH_ATTENTION)
 
 
-def _attention_after_block(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    variant = copy.deepcopy(reference)
-    variant.attention = None
-    return torch.tanh(variant(x))
-
-
 def _register_after_due_date_checks(key: str, kind: BlockKind) -> None:
     component = kind.target.split(".")[1]
 
-    @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow")
+    @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow",
+                    uses=(f"part1.{key}.numerics",))
     def skip_path(session: Session, rule) -> Outcome:
         return check_skip_path(session, kind, rule)
 
-    @registry.check(f"part1.{key}.attention_placement", "resnet", component, "Part 2, 'Integrating attention in ResNet blocks'")
+    placement = (f"{key}.attention_after_addition",)
+
+    @registry.check(f"part1.{key}.attention_placement", "resnet", component, "Part 2, 'Integrating attention in ResNet blocks'",
+                    uses=(f"part1.{key}.numerics",), alternatives=placement)
     def attention_placement(session: Session, rule) -> Outcome:
-        variants = {"attention applied after the addition": _attention_after_block}
-        return check_numerics(session, attention_case(kind), rule.tolerance, variants)
+        return check_numerics(session, attention_case(kind), rule.tolerance, placement)
 
 
 for _key, _kind in BLOCKS.items():
@@ -102,18 +99,26 @@ def _resnet_with(attention: str) -> Case:
     return Case("resnet.resnet18", (), {"num_classes": 5, "stem": "cifar", "attention": factory}, (2, 3, 16, 16))
 
 
-@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
+def _resnet_uses(attention: str) -> tuple[str, ...]:
+    """What an attention ResNet-18 is made of: BasicBlocks with attention, the module, the builder."""
+    return ("part1.basic_block.numerics", "part1.basic_block.attention_placement", f"part2.{attention}.numerics",
+            "part1.resnet.numerics")
+
+
+@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'",
+                uses=_resnet_uses("se"))
 def se_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=SEModule) from your files equals the reference network."""
     return check_numerics(session, _resnet_with("SEModule"), rule.tolerance)
 
 
-@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'")
+@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'",
+                uses=_resnet_uses("cbam"))
 def cbam_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=CBAM) from your files equals the reference network."""
     return check_numerics(session, _resnet_with("CBAM"), rule.tolerance)
 
 
-@registry.check("part3.vit.gradients", "vit", "VisionTransformer", VIT_SLIDE)
+@registry.check("part3.vit.gradients", "vit", "VisionTransformer", VIT_SLIDE, uses=VIT_USES + ("part3.vit.numerics",))
 def vit_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, VIT_NUMERIC[0], rule.tolerance)

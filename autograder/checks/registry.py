@@ -22,6 +22,11 @@ class CheckSpec:
     """Where in the slides to look when it fails."""
     run: Callable[[Session, "CheckRuleLike"], Outcome]
     """The check itself: (session, rubric rule) -> outcome."""
+    uses: tuple[str, ...] = ()
+    """Checks of the components this check's component uses (the MultiHeadAttention inside an
+    encoder block): their failures can be the root cause of this one's."""
+    alternatives: tuple[str, ...] = ()
+    """Keys of the known alternatives (``autograder.checks.known``) this check recognises."""
 
 
 CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s
@@ -33,13 +38,14 @@ class Registry:
     def __init__(self) -> None:
         self.checks: dict[str, CheckSpec] = {}
 
-    def check(self, id: str, module: str, component: str, hint: str):
-        """Decorator registering ``run(session, rule) -> Outcome`` under ``id``."""
+    def check(self, id: str, module: str, component: str, hint: str, uses: tuple[str, ...] = (),
+              alternatives: tuple[str, ...] = ()):
+        """Decorator registering ``run(session, rule) -> Outcome`` under ``id`` (see ``CheckSpec``)."""
 
         def register(run):
             if id in self.checks:
                 raise ValueError(f"check id {id!r} registered twice")
-            self.checks[id] = CheckSpec(id, module, component, hint, run)
+            self.checks[id] = CheckSpec(id, module, component, hint, run, tuple(uses), tuple(alternatives))
             return run
 
         return register

@@ -1,14 +1,10 @@
 """Checks for resnet.py: the four residual blocks and the ResNet builder (Part 1)."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
-import torch
-import torch.nn.functional as F
 from hypothesis import strategies as st
-from torch import nn
 
 from autograder.checks.common import (
     all_of,
@@ -74,38 +70,13 @@ def numeric_cases(kind: BlockKind) -> list[Case]:
     return [block_case(kind, 2, 4, 6, 2, 7), block_case(kind, 2, width, 6, 1, 5)]
 
 
-def _relu_after_block(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return F.relu(reference(x))
-
-
-def _no_final_relu(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Post-activation block without the ReLU after the addition."""
-    r = reference
-    shortcut = x if r.downsample is None else r.downsample(x)
-    out = F.relu(r.bn1(r.conv1(x)))
-    if hasattr(r, "conv3"):
-        out = r.bn3(r.conv3(F.relu(r.bn2(r.conv2(out)))))
-    else:
-        out = r.bn2(r.conv2(out))
-    return out + shortcut
-
-
-def _stride_on_first_conv(reference: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """ResNet v1 bottleneck: the stride on the first 1x1 conv instead of the 3x3."""
-    variant = copy.deepcopy(reference)
-    variant.conv1.stride, variant.conv2.stride = variant.conv2.stride, (1, 1)
-    return variant(x)
-
-
-VARIANTS: dict[str, dict[str, Callable]] = {
-    "basic_block": {"no ReLU after the addition": _no_final_relu},
-    "bottleneck": {"no ReLU after the addition": _no_final_relu,
-                   "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)": _stride_on_first_conv},
-    "preact_basic": {"a ReLU after the addition (pre-activation blocks end with the addition)": _relu_after_block},
-    "preact_bottleneck": {"a ReLU after the addition (pre-activation blocks end with the addition)": _relu_after_block,
-                          "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)": _stride_on_first_conv},
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "basic_block": ("basic_block.no_final_relu",),
+    "bottleneck": ("bottleneck.no_final_relu", "bottleneck.stride_on_first_conv"),
+    "preact_basic": ("preact_basic.relu_after_addition",),
+    "preact_bottleneck": ("preact_bottleneck.relu_after_addition", "preact_bottleneck.stride_on_first_conv"),
 }
-
+"""Known alternatives (``autograder.checks.known``) each block's numerics check recognises."""
 
 
 def _register_block_checks(key: str, kind: BlockKind) -> None:
@@ -119,11 +90,11 @@ def _register_block_checks(key: str, kind: BlockKind) -> None:
     def parameters(session: Session, rule) -> Outcome:
         return check_parameter_counts(session, shape_cases(kind, 4) + numeric_cases(kind))
 
-    @registry.check(f"part1.{key}.numerics", "resnet", component, kind.slide)
+    @registry.check(f"part1.{key}.numerics", "resnet", component, kind.slide, alternatives=VARIANTS[key])
     def numerics(session: Session, rule) -> Outcome:
         return all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(kind)])
 
-    @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide)
+    @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide, uses=(f"part1.{key}.numerics",))
     def gradients(session: Session, rule) -> Outcome:
         return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
 
@@ -162,7 +133,10 @@ def resnet_shapes(session: Session, rule) -> Outcome:
     return check_output_shapes(session, NETWORK_CASES)
 
 
-@registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE)
+BLOCK_NUMERICS = tuple(f"part1.{key}.numerics" for key in BLOCKS)
+
+
+@registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE, uses=BLOCK_NUMERICS)
 def resnet_numerics(session: Session, rule) -> Outcome:
     """Whole networks (both stems, post- and pre-activation) equal the reference with its weights."""
     return all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])

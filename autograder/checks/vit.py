@@ -76,26 +76,8 @@ def mha_cases(count: int) -> list[Case]:
 MHA_NUMERIC = [Case("vit.MultiHeadAttention", (24, 4), {}, (2, 7, 24)), Case("vit.MultiHeadAttention", (16, 1), {}, (1, 5, 16))]
 
 
-def _heads(mha: nn.Module, x: torch.Tensor):
-    batch, tokens, dim = x.shape
-    qkv = mha.qkv(x).reshape(batch, tokens, 3, mha.num_heads, mha.head_dim).permute(2, 0, 3, 1, 4)
-    return qkv[0], qkv[1], qkv[2]
-
-
-def _attention_with_scale(scale_of: str):
-    def compute(mha: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = _heads(mha, x)
-        scale = {"embed": 1 / math.sqrt(mha.embed_dim), "none": 1.0, "head_dim": 1 / mha.head_dim}[scale_of]
-        out = ((q @ k.transpose(-2, -1)) * scale).softmax(-1) @ v
-        return mha.proj(out.transpose(1, 2).reshape(x.shape))
-    return compute
-
-
-MHA_VARIANTS = {
-    "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)": _attention_with_scale("embed"),
-    "scores not scaled (the slides divide by sqrt(d_k))": _attention_with_scale("none"),
-    "scores scaled by 1/head_dim instead of 1/sqrt(head_dim)": _attention_with_scale("head_dim"),
-}
+MHA_VARIANTS = ("mha.scale_embed_dim", "mha.no_scale", "mha.scale_head_dim")
+"""Known alternatives (``autograder.checks.known``) the numerics check recognises."""
 
 
 @registry.check("part3.mha.shapes", "vit", "MultiHeadAttention", MHA_SLIDE)
@@ -108,12 +90,13 @@ def mha_parameters(session: Session, rule) -> Outcome:
     return check_parameter_counts(session, mha_cases(5))
 
 
-@registry.check("part3.mha.numerics", "vit", "MultiHeadAttention", MHA_SLIDE)
+@registry.check("part3.mha.numerics", "vit", "MultiHeadAttention", MHA_SLIDE, alternatives=MHA_VARIANTS)
 def mha_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
 
 
-@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", MHA_SLIDE + " (return_attention=True)")
+@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", MHA_SLIDE + " (return_attention=True)",
+                uses=("part3.mha.numerics",))
 def mha_weights(session: Session, rule) -> Outcome:
     """With return_attention=True: weights (B, H, T, T), rows summing to 1, equal to the reference's."""
     case = MHA_NUMERIC[0]
@@ -169,19 +152,8 @@ def block_cases(count: int) -> list[Case]:
 BLOCK_NUMERIC = [Case("vit.TransformerEncoderBlock", (24, 4), {}, (2, 7, 24)), Case("vit.TransformerEncoderBlock", (16, 2, 2.0), {}, (1, 5, 16))]
 
 
-def _post_norm(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = block.norm1(x + block.attn(x))
-    return block.norm2(x + block.mlp(x))
-
-
-def _tanh_gelu(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = x + block.attn(block.norm1(x))
-    first, _, _, last, _ = block.mlp
-    return x + last(F.gelu(first(block.norm2(x)), approximate="tanh"))
-
-
-BLOCK_VARIANTS = {"post-norm (LayerNorm after each residual addition; ViT uses pre-norm)": _post_norm,
-                  "tanh-approximated GELU (the lab uses the exact GELU)": _tanh_gelu}
+BLOCK_VARIANTS = ("encoder_block.post_norm", "encoder_block.tanh_gelu")
+"""Known alternatives (``autograder.checks.known``) the numerics check recognises."""
 
 
 @registry.check("part3.encoder_block.shapes", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
@@ -194,12 +166,14 @@ def block_parameters(session: Session, rule) -> Outcome:
     return check_parameter_counts(session, block_cases(5))
 
 
-@registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", BLOCK_SLIDE + " (pre-norm, LayerNorm eps 1e-6)")
+@registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", BLOCK_SLIDE + " (pre-norm, LayerNorm eps 1e-6)",
+                uses=("part3.mha.numerics",), alternatives=BLOCK_VARIANTS)
 def block_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, BLOCK_VARIANTS) for case in BLOCK_NUMERIC])
 
 
-@registry.check("part3.encoder_block.gradients", "vit", "TransformerEncoderBlock", BLOCK_SLIDE)
+@registry.check("part3.encoder_block.gradients", "vit", "TransformerEncoderBlock", BLOCK_SLIDE,
+                uses=("part3.mha.numerics", "part3.encoder_block.numerics"))
 def block_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, BLOCK_NUMERIC[0], rule.tolerance)
 
@@ -258,6 +232,10 @@ def vit_shapes(session: Session, rule) -> Outcome:
     return check_output_shapes(session, vit_cases(6))
 
 
-@registry.check("part3.vit.numerics", "vit", "VisionTransformer", VIT_SLIDE)
+VIT_USES = ("part3.patch_embedding.numerics", "part3.mha.numerics", "part3.encoder_block.numerics")
+"""The numerics checks of the parts a VisionTransformer is made of."""
+
+
+@registry.check("part3.vit.numerics", "vit", "VisionTransformer", VIT_SLIDE, uses=VIT_USES)
 def vit_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance) for case in VIT_NUMERIC])

@@ -1,0 +1,35 @@
+"""Known wrong alternatives: the mistakes the checks recognise, by key, as feedback names them.
+
+The code that computes each alternative changes a reference module and lives instructor-side,
+in ``autograder.checks.alternatives`` (a student's copy holds only the alternatives' recorded
+outputs, in golden/). Keys start with the component they belong to.
+"""
+from __future__ import annotations
+
+KNOWN: dict[str, str] = {
+    "basic_block.no_final_relu": "no ReLU after the addition",
+    "bottleneck.no_final_relu": "no ReLU after the addition",
+    "bottleneck.stride_on_first_conv": "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)",
+    "preact_basic.relu_after_addition": "a ReLU after the addition (pre-activation blocks end with the addition)",
+    "preact_bottleneck.relu_after_addition": "a ReLU after the addition (pre-activation blocks end with the addition)",
+    "preact_bottleneck.stride_on_first_conv": "stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)",
+    "basic_block.attention_after_addition": "attention applied after the addition",
+    "bottleneck.attention_after_addition": "attention applied after the addition",
+    "preact_basic.attention_after_addition": "attention applied after the addition",
+    "preact_bottleneck.attention_after_addition": "attention applied after the addition",
+    "se.max_pool_squeeze": "max pooling instead of average pooling in the squeeze",
+    "se.gate_only": "the gate returned instead of the rescaled input",
+    "cbam.spatial_first": "spatial attention applied before channel attention (CBAM is channel first)",
+    "cbam.channel_from_average_only": "channel attention from average pooling only (plain SE; CBAM adds the "
+                                      "max-pooled descriptor)",
+    "mha.scale_embed_dim": "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)",
+    "mha.no_scale": "scores not scaled (the slides divide by sqrt(d_k))",
+    "mha.scale_head_dim": "scores scaled by 1/head_dim instead of 1/sqrt(head_dim)",
+    "encoder_block.post_norm": "post-norm (LayerNorm after each residual addition; ViT uses pre-norm)",
+    "encoder_block.tanh_gelu": "tanh-approximated GELU (the lab uses the exact GELU)",
+}
+
+
+def described(key: str) -> str:
+    """What the alternative ``key`` does, as feedback says it."""
+    return KNOWN[key]
