@@ -39,11 +39,20 @@ class WorkerTimeout(WorkerFailure):
 class SubmissionError(Exception):
     """The submission's code raised while answering (including NotImplementedError)."""
 
-    def __init__(self, message: str, where: str = "", kind: str = "submission") -> None:
+    def __init__(self, message: str, where: str = "", kind: str = "submission", classes: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
         self.kind = kind
+        self.classes = classes
+        """Names of the exception's class and its bases (``ValueError``, ``Exception``, ...)."""
+
+    @classmethod
+    def from_reply(cls, reply: dict) -> "SubmissionError":
+        """The error a worker's reply with ``ok`` false describes."""
+        classes = reply.get("classes")
+        return cls(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")),
+                   tuple(str(c) for c in classes) if isinstance(classes, list) else ())
 
     def __str__(self) -> str:
         return f"{self.message} (at {self.where})" if self.where else self.message
@@ -224,5 +233,5 @@ class Worker:
         if not reply.get("ok"):
             if reply.get("stop"):
                 self.kill()  # the next request starts a fresh worker
-            raise SubmissionError(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")))
+            raise SubmissionError.from_reply(reply)
         return reply, reply_tensors

@@ -48,8 +48,7 @@ class NotebookWorker:
         reply, out = answer(self.state, request, request_tensors)
         reply, reply_tensors = _round_trip(reply, out)
         if not reply.get("ok"):
-            raise SubmissionError(str(reply.get("error", "unknown error")), str(reply.get("where", "")),
-                                  str(reply.get("kind", "")))
+            raise SubmissionError.from_reply(reply)
         return reply, reply_tensors
 
 

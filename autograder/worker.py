@@ -444,7 +444,8 @@ def answer(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict
         text = _text(error)
         message = (text if kind == "request" else type(error).__name__ + (f": {text}" if text else ""))[:2000]
         return {"ok": False, "kind": kind, "error": message, "stop": isinstance(error, TooManyTasks),
-                "where": student_location(error, state.submission)}, {}
+                "where": student_location(error, state.submission),
+                "classes": [cls.__name__ for cls in type(error).__mro__]}, {}
 
 
 def serve(state: WorkerState, inbox, outbox) -> None:

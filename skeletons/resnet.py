@@ -185,6 +185,10 @@ class ResNet(nn.Module):
             ``"cifar"`` (3x3 stride-1 conv, BN, ReLU, no max-pool: /1), for 32x32 images.
         attention: optional ``channels -> nn.Module`` factory passed to every block.
 
+    Raises:
+        ValueError: naming ``stem`` when it is not one of ``STEMS``, or ``layers`` when it does
+            not give 4 stage depths.
+
     Pre-activation networks (``block.preactivation``) have no BN-ReLU in the stem, since the first
     block pre-activates its input, and end with BN-ReLU before pooling (as timm's ResNetV2).
     Stages 2-4 halve the resolution (stride 2 on their first block).
@@ -202,10 +206,9 @@ class ResNet(nn.Module):
         attention: Optional[AttentionFactory] = None,
     ) -> None:
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
-        if len(layers) != 4:
-            raise ValueError(f"layers must give 4 stage depths, got {list(layers)}")
+        # TODO: raise a ValueError naming the argument for an unknown stem or layers of another length than 4.
+        # YOUR CODE HERE
+        pass
         self.in_planes = 64
         self.attention = attention
         preact = block.preactivation

@@ -13,9 +13,18 @@ from torch import nn
 
 
 def reduced_channels(channels: int, reduction: int) -> int:
-    """Hidden width of the attention MLP: ``channels // reduction``, at least 1."""
-    if channels < 1 or reduction < 1:
-        raise ValueError(f"channels and reduction must be positive, got {channels} and {reduction}")
+    """Hidden width of the attention MLP: ``channels // reduction``, at least 1.
+
+    Raises:
+        ValueError: naming ``channels`` or ``reduction`` when it is not a positive number.
+    """
+    # TODO: raise a ValueError naming the argument when channels or reduction is not positive.
+    ### BEGIN SOLUTION  # skeleton: pass
+    if channels < 1:
+        raise ValueError(f"channels must be positive, got {channels}")
+    if reduction < 1:
+        raise ValueError(f"reduction must be positive, got {reduction}")
+    ### END SOLUTION
     return max(1, channels // reduction)
 
 
@@ -81,12 +90,19 @@ class SpatialAttention(nn.Module):
 
     The two channel-pooled maps are stacked in that order, (B, 2, H, W), and one k x k
     convolution with bias (padding k // 2, no BatchNorm) gives the (B, 1, H, W) gate.
+
+    Raises:
+        ValueError: naming ``kernel_size`` when it is not a positive odd number (an even kernel
+            would change the spatial size).
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
+        # TODO: raise a ValueError naming kernel_size when it is not positive and odd.
+        ### BEGIN SOLUTION  # skeleton: pass
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to keep the spatial size, got {kernel_size}")
+        ### END SOLUTION
         # TODO: define conv: 2 -> 1 channels, kernel_size, padding kernel_size // 2, with bias.
         ### BEGIN SOLUTION  # skeleton: pass
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=True)

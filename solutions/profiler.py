@@ -143,6 +143,9 @@ class ModelProfiler:
 
         Returns ``{"mean_ms", "median_ms", "p95_ms"}`` over ``num_runs`` timed runs, each timed
         alone and, on CUDA, synchronised before the clock is read.
+
+        Raises:
+            ValueError: naming ``num_runs`` when it is below 1.
         """
         # TODO: warm up, then time each run.
         ### BEGIN SOLUTION
@@ -170,6 +173,9 @@ class ModelProfiler:
         ``dataloader`` yields ``(images (B, C, H, W), labels (B,))``. Returns
         ``{"epochs": [{"epoch", "loss", "accuracy", "seconds", "images_per_second"}, ...]}``:
         the mean training loss, training accuracy in [0, 1], and wall time of each epoch.
+
+        Raises:
+            ValueError: naming the ``dataloader`` when it yields no batches.
         """
         # TODO: a plain training loop that records loss, accuracy and time per epoch.
         ### BEGIN SOLUTION

@@ -22,12 +22,21 @@ class PatchEmbedding(nn.Module):
     A Conv2d with kernel and stride P is the same linear map as flattening each patch and
     applying one nn.Linear (P * P * C -> D), computed in one call.
     Shapes: (B, C, S, S) -> (B, N, D) with N = (S / P) ** 2 (attribute ``num_patches``).
+
+    Raises:
+        ValueError: naming ``img_size`` and ``patch_size`` when ``img_size`` is not a multiple
+            of ``patch_size``; in ``forward``, naming ``img_size`` when an image is not
+            ``img_size`` x ``img_size`` (a convolution would silently cut it into another number
+            of patches).
     """
 
     def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3, embed_dim: int = 768) -> None:
         super().__init__()
+        # TODO: raise a ValueError naming img_size and patch_size when img_size is not a multiple of patch_size.
+        ### BEGIN SOLUTION  # skeleton: pass
         if img_size % patch_size != 0:
             raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
+        ### END SOLUTION
         self.img_size = img_size
         self.patch_size = patch_size
         self.num_patches = (img_size // patch_size) ** 2
@@ -38,8 +47,10 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, S, S) -> (B, N, D)."""
-        # TODO: project, flatten the patch grid, put the patch axis before the channel axis.
+        # TODO: check the image size, project, flatten the patch grid, put the patch axis before the channel axis.
         ### BEGIN SOLUTION
+        if tuple(x.shape[-2:]) != (self.img_size, self.img_size):
+            raise ValueError(f"expected images of img_size {self.img_size}x{self.img_size}, got {x.shape[-2]}x{x.shape[-1]}")
         x = self.proj(x)  # (B, C, S, S) -> (B, D, S/P, S/P)
         return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
         ### END SOLUTION
@@ -54,12 +65,19 @@ class MultiHeadAttention(nn.Module):
 
     ``forward(x)`` returns (B, T, D); ``forward(x, return_attention=True)`` returns that and the
     attention weights (B, H, T, T), whose rows sum to 1 (taken before dropout).
+
+    Raises:
+        ValueError: naming ``embed_dim`` and ``num_heads`` when the heads cannot split
+            ``embed_dim`` evenly.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
+        # TODO: raise a ValueError naming embed_dim and num_heads when embed_dim is not divisible by num_heads.
+        ### BEGIN SOLUTION  # skeleton: pass
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        ### END SOLUTION
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
@@ -133,13 +151,15 @@ class TransformerEncoderBlock(nn.Module):
 def sinusoidal_position_table(num_positions: int, dim: int) -> torch.Tensor:
     """Fixed positions of Vaswani et al. 2017, Sec. 3.5: (num_positions, dim).
 
-    ``PE[p, 2i] = sin(p / 10000 ** (2i / dim))`` and ``PE[p, 2i + 1] = cos(...)`` (same angle);
-    ``dim`` must be even.
+    ``PE[p, 2i] = sin(p / 10000 ** (2i / dim))`` and ``PE[p, 2i + 1] = cos(...)`` (same angle).
+
+    Raises:
+        ValueError: naming ``dim`` when it is odd (sin and cos come in pairs).
     """
-    if dim % 2 != 0:
-        raise ValueError(f"sinusoidal positions need an even dimension, got {dim}")
-    # TODO: build the table.
+    # TODO: check dim, then build the table.
     ### BEGIN SOLUTION
+    if dim % 2 != 0:
+        raise ValueError(f"sinusoidal positions need an even dim, got {dim}")
     positions = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (T, 1)
     inv_freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
     angles = positions * inv_freq  # (T, dim/2)
@@ -159,6 +179,11 @@ class VisionTransformer(nn.Module):
     ``"sinusoidal"``. After ``depth`` blocks a final LayerNorm (eps 1e-6) normalises the tokens
     and ``head`` classifies the CLS token. At the defaults (ViT-B/16) there are 86,567,656
     parameters. Shapes: (B, C, S, S) -> (B, num_classes).
+
+    Raises:
+        ValueError: naming ``pos_encoding`` when it is not one of ``POS_ENCODINGS``; the parts
+            raise for their own arguments (``img_size``, ``patch_size``, ``embed_dim``,
+            ``num_heads``) and for images of another size.
     """
 
     def __init__(
@@ -175,8 +200,11 @@ class VisionTransformer(nn.Module):
         pos_encoding: str = "learnable",
     ) -> None:
         super().__init__()
+        # TODO: raise a ValueError naming pos_encoding when it is not one of POS_ENCODINGS.
+        ### BEGIN SOLUTION  # skeleton: pass
         if pos_encoding not in POS_ENCODINGS:
             raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {pos_encoding!r}")
+        ### END SOLUTION
         # TODO: define patch_embed, cls_token (nn.Parameter (1, 1, D)), pos_embed (see the class
         # docstring), pos_drop (nn.Dropout), blocks (nn.ModuleList), norm and head.
         ### BEGIN SOLUTION  # skeleton: pass

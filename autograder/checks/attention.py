@@ -10,16 +10,20 @@ from autograder.checks.common import (
     all_of,
     Case,
     Outcome,
+    check_errors,
     check_gradients,
     check_numerics,
     check_output_shapes,
     check_parameter_counts,
     failed,
     generated,
+    Misuse,
     passed,
+    shape_problem,
 )
 from autograder.checks.registry import Registry
-from autograder.remote import Session
+from autograder.client import SubmissionError
+from autograder.remote import Session, ref
 
 registry = Registry()
 
@@ -99,3 +103,44 @@ def cbam_parameters(session: Session, rule) -> Outcome:
 @registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE, alternatives=CBAM_VARIANTS)
 def cbam_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, CBAM_VARIANTS) for case in NUMERIC_CBAM])
+
+
+def _built(target: str, *args, **kwargs):
+    return lambda session: session.build("bad", ref(target), *args, **kwargs)
+
+
+ATTENTION_MISUSES = [
+    Misuse("SEModule(0, 4)", _built("attention.SEModule", 0, 4), ("channels",)),
+    Misuse("SEModule(16, 0)", _built("attention.SEModule", 16, 0), ("reduction",)),
+    Misuse("SEModule(16, -2)", _built("attention.SEModule", 16, -2), ("reduction",)),
+    Misuse("CBAM(0, 4)", _built("attention.CBAM", 0, 4), ("channels",)),
+    Misuse("CBAM(16, 0)", _built("attention.CBAM", 16, 0), ("reduction",)),
+    Misuse("CBAM(16, 4, kernel_size=4)", _built("attention.CBAM", 16, 4, kernel_size=4), ("kernel_size",)),
+]
+ATTENTION_EDGE_CASES = [
+    Case("attention.SEModule", (8, 2), {}, (1, 8, 3, 7)),
+    Case("attention.CBAM", (8, 2), {}, (1, 8, 5, 9)),
+    Case("attention.CBAM", (12, 4, 3), {}, (2, 12, 4, 1)),
+]
+"""Batch size 1 and non-square feature maps, which both modules must take."""
+
+
+def fewer_channels_than_reduction(session: Session) -> str:
+    """SEModule(6, 16): a hidden width floored at 1 (as the reference) or a ValueError naming the
+    arguments are both fine; anything else is not."""
+    case = Case("attention.SEModule", (6, 16), {}, (2, 6, 4, 4))
+    try:
+        return shape_problem(session, case, 0)
+    except SubmissionError as error:
+        refused = set(error.classes) & {"ValueError", "TypeError"}
+        named = any(name in error.message.lower() for name in ("channels", "reduction"))
+        return "" if refused and named else (f"{case.label()}: either floor the hidden width at 1 or raise a "
+                                             f"ValueError naming channels and reduction; got {error.message[:160]}")
+
+
+@registry.check("part2.errors", "attention", "SEModule and CBAM (arguments and edge cases)",
+                "Part 2, 'Squeeze-and-Excitation' and 'CBAM' (invalid arguments raise ValueError)")
+def attention_errors(session: Session, rule) -> Outcome:
+    """Non-positive channels or reduction, or an even CBAM kernel, raise a ValueError naming it;
+    batch size 1 and non-square maps work; fewer channels than the reduction floors or raises."""
+    return check_errors(session, ATTENTION_MISUSES, ATTENTION_EDGE_CASES, (fewer_channels_than_reduction,))

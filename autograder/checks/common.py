@@ -17,6 +17,7 @@ from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed
                              student_calls, transplant, within)
 from autograder.checks import golden
 from autograder.checks.known import described
+from autograder.client import SubmissionError
 from autograder.remote import Session
 
 Shape = tuple[int, ...]
@@ -251,17 +252,73 @@ def first_lines(items: list[str], limit: int = 3) -> str:
 
 def check_output_shapes(session: Session, cases: list[Case]) -> Outcome:
     """Each case's output shape equals the reference's; the fraction of cases that pass."""
-    problems = []
-    for index, case in enumerate(cases):
-        expected = golden.reference(f"{case!r} input {index}: output shape",
-                                    lambda: tuple(case.build_reference().eval()(case.make_input(index)).shape))
-        case.build_student(session, "shape")
-        got = session.forward("shape", case.make_input(index)).outputs
-        shape = tuple(got[0].shape) if got else None
-        if shape != expected:
-            problems.append(f"{case.label()}: expected output {expected}, got {shape}")
+    problems = [problem for index, case in enumerate(cases) if (problem := shape_problem(session, case, index))]
     return share_passed(len(cases), problems, f"all {len(cases)} configurations give the expected output shape",
                         "configurations give the expected output shape")
+
+
+def shape_problem(session: Session, case: Case, index: int) -> str:
+    """What is wrong with the output shape of ``case`` on its input number ``index`` ("" when nothing)."""
+    expected = golden.reference(f"{case!r} input {index}: output shape",
+                                lambda: tuple(case.build_reference().eval()(case.make_input(index)).shape))
+    case.build_student(session, "shape")
+    got = session.forward("shape", case.make_input(index)).outputs
+    shape = tuple(got[0].shape) if got else None
+    return "" if shape == expected else f"{case.label()}: expected output {expected}, got {shape}"
+
+
+REFUSALS = ("ValueError", "TypeError")
+"""The exceptions an invalid argument should raise."""
+
+
+@dataclass(frozen=True)
+class Misuse:
+    """A call a component must refuse: a ValueError (or TypeError) whose message names the problem."""
+
+    label: str
+    """The call, as feedback shows it."""
+    attempt: Callable[[Session], Any]
+    """Makes the call in the worker (a build, or a build and a forward)."""
+    names: tuple[str, ...]
+    """Words one of which the error's message must contain: the argument's name (or its value)."""
+
+
+def refusal_problem(session: Session, misuse: Misuse) -> str:
+    """What is wrong with how the submission refuses ``misuse`` ("" when nothing)."""
+    wanted = f"a ValueError naming {' or '.join(misuse.names)}"
+    try:
+        misuse.attempt(session)
+    except SubmissionError as error:
+        if not set(error.classes or (error.message.split(":")[0],)) & set(REFUSALS):
+            hint = " (an assert is skipped under python -O: raise ValueError)" if error.message.startswith("AssertionError") else ""
+            return f"{misuse.label}: expected {wanted}, got {error.message[:160]}{hint}"
+        if not any(name.lower() in error.message.lower() for name in misuse.names):
+            return f"{misuse.label}: the error should name {' or '.join(misuse.names)}: {error.message[:160]}"
+        return ""
+    return f"{misuse.label}: should raise {wanted}, but it did not"
+
+
+def check_errors(session: Session, misuses: list[Misuse], edge_cases: list[Case],
+                 more: tuple[Callable[[Session], str], ...] = ()) -> Outcome:
+    """Invalid arguments are refused with errors that name them, and edge cases (batch size 1,
+    non-square images) give the reference's output shapes; ``more``: further edge cases, each
+    returning its problem ("" when none). The share of cases that pass."""
+    problems = [problem for misuse in misuses if (problem := refusal_problem(session, misuse))]
+    for index, case in enumerate(edge_cases):
+        try:
+            problems.append(shape_problem(session, case, index))
+        except SubmissionError as error:
+            problems.append(f"{case.label()}: raised {error.message[:160]}")
+    for edge in more:
+        try:
+            problems.append(edge(session))
+        except SubmissionError as error:
+            problems.append(f"raised {error.message[:160]}")
+    problems = [problem for problem in problems if problem]
+    total = len(misuses) + len(edge_cases) + len(more)
+    return share_passed(total, problems, f"all {len(misuses)} invalid uses raise an error naming the problem, and "
+                                         f"all {len(edge_cases) + len(more)} edge cases work",
+                        "invalid uses and edge cases handled")
 
 
 def share_passed(total: int, problems: list[str], all_passed: str, some_passed: str) -> Outcome:

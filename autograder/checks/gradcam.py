@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
+from autograder.checks.common import Misuse, Outcome, Provided, check_errors, close, failed, max_error, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.remote import Session, handle, ref
@@ -148,3 +148,50 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
                             "torch.autograd.grad(score, activations) or score.backward(inputs=[activations]), "
                             "not model.zero_grad() and score.backward()")
     return passed("calling GradCAM twice gives the same maps and leaves the model's weights and gradients untouched")
+
+
+def _explain(session: Session, x: torch.Tensor, class_idx, tensors: dict | None = None):
+    """The submission's GradCAM (kept as ``cam`` on the probe ``cnn``) on ``x``."""
+    return session.call(handle("cam"), {"x": x, **(tensors or {})}, args=[{"$tensor": "x"}],
+                        kwargs={"class_idx": class_idx}, model="cnn", mode="eval")
+
+
+def _misuse(class_idx, names: tuple[str, ...]) -> Misuse:
+    x = probe_images(3, 14)
+    return Misuse(f"GradCAM(model, layer)(x of 3 images, class_idx={class_idx!r}) for a model of 5 classes",
+                  lambda session: _explain(session, x, class_idx), names)
+
+
+def zero_dimensional_class(session: Session) -> str:
+    """class_idx given as a 0-d tensor gives the maps of the same class given as an int (compared
+    with the submission's own maps, so that a mistake in the maps costs points in the numerics
+    check only)."""
+    x = probe_images(3, 15)
+    as_int = _explain(session, x, 2).outputs
+    as_tensor = _explain(session, x, {"$tensor": "c"}, {"c": torch.tensor(2)}).outputs
+    if not as_int or not as_tensor or as_int[0].shape != as_tensor[0].shape or not close(as_tensor[0], as_int[0], 1e-6, 1e-6):
+        return "class_idx=torch.tensor(2) should give the same maps as class_idx=2"
+    return ""
+
+
+def one_non_square_image(session: Session) -> str:
+    """One image, wider than tall: maps (1, 12, 20) in [0, 1]."""
+    x = 10 * torch.randn(1, 3, 12, 20, generator=torch.Generator().manual_seed(16))
+    outputs = _explain(session, x, 3).outputs
+    got = outputs[0] if outputs else None
+    if got is None or tuple(got.shape) != (1, 12, 20):
+        return f"one 12x20 image: expected maps of shape (1, 12, 20), got {None if got is None else tuple(got.shape)}"
+    if not bool(torch.isfinite(got).all()) or float(got.min()) < 0 or float(got.max()) > 1:
+        return "one 12x20 image: the maps should be finite and lie in [0, 1]"
+    return ""
+
+
+@registry.check("part2.gradcam.errors", "gradcam", "GradCAM (arguments and edge cases)",
+                SLIDE + " (class_idx: None, an int, a 0-d tensor or one per image; out of range raises ValueError)")
+def gradcam_errors(session: Session, rule) -> Outcome:
+    """A class_idx out of range, or not one per image, raises a ValueError naming it; a 0-d
+    tensor class_idx and one non-square image work."""
+    PROBE_CNN.install(session, "cnn")
+    session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
+    misuses = [_misuse(7, ("class_idx", "7")), _misuse(-1, ("class_idx", "-1")), _misuse([1, 2], ("class_idx",))]
+    return check_errors(session, misuses, [], (zero_dimensional_class, one_non_square_image))

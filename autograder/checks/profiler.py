@@ -5,7 +5,7 @@ import logging
 
 import torch
 
-from autograder.checks.common import Outcome, Provided, digits, failed, passed, reference_attr
+from autograder.checks.common import Misuse, Outcome, Provided, check_errors, digits, failed, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.remote import Session, handle, ref
@@ -174,3 +174,52 @@ def training(session: Session, rule) -> Outcome:
     if not losses[-1] < losses[0]:
         return failed(f"benchmark_training: the training loss should fall over 4 epochs on digits; got {losses}")
     return passed(f"4 epochs reported; loss fell from {losses[0]:.3f} to {losses[-1]:.3f}")
+
+
+def _latency(num_runs: int, batch: int):
+    def attempt(session: Session):
+        x = torch.randn(batch, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+        return session.call(method(profiler_of(session, "edge"), "measure_latency"), {"x": x}, args=[{"$tensor": "x"}],
+                            kwargs={"num_runs": num_runs}, mode=None).result
+    return attempt
+
+
+def _empty_benchmark(session: Session):
+    return session.call(method(profiler_of(session, "edge"), "benchmark_training"), args=[[]], kwargs={"epochs": 1},
+                        mode=None)
+
+
+def one_image_latency(session: Session) -> str:
+    """measure_latency on a batch of one image, timed once."""
+    got = _latency(1, 1)(session)
+    if isinstance(got, dict) and {"mean_ms", "median_ms", "p95_ms"} <= set(got):
+        return ""
+    return f"measure_latency(one image, num_runs=1) should return the dict of latencies, got {str(got)[:120]}"
+
+
+def non_square_flops(session: Session) -> str:
+    """measure_flops of a non-square image, relative to a square one as the reference's (a ratio, so
+    that a miscount costs points in the FLOPs check only)."""
+    reference = reference_attr("profiler.ModelProfiler")
+    want = golden.reference("FLOPs of the CNN on (3, 12, 20) over those on (3, 16, 16)",
+                            lambda: reference(CNN.build(), "cpu").measure_flops((3, 12, 20)) /
+                            reference(CNN.build(), "cpu").measure_flops((3, 16, 16)))
+    name = profiler_of(session, "edge")
+    wide, square = (session.call(method(name, "measure_flops"), args=[size], mode=None).result
+                    for size in ([3, 12, 20], [3, 16, 16]))
+    if isinstance(wide, (int, float)) and isinstance(square, (int, float)) and square > 0 and \
+            abs(wide / square - want) <= 1e-9 * want:
+        return ""
+    return (f"measure_flops((3, 12, 20)) should be {want:.4f} times measure_flops((3, 16, 16)) for the CNN, "
+            f"got {wide!r} and {square!r}")
+
+
+@registry.check("part4.profiler.errors", "profiler", "ModelProfiler (arguments and edge cases)",
+                SLIDE + " (num_runs below 1 or an empty dataloader raise ValueError)")
+def profiler_errors(session: Session, rule) -> Outcome:
+    """num_runs below 1 and an empty dataloader raise a ValueError naming them; one image and a
+    non-square image work."""
+    CNN.install(session, "edge")
+    misuses = [Misuse("measure_latency(x, num_runs=0)", _latency(0, 2), ("num_runs",)),
+               Misuse("benchmark_training(an empty dataloader)", _empty_benchmark, ("dataloader", "batch", "empty"))]
+    return check_errors(session, misuses, [], (one_image_latency, non_square_flops))

@@ -14,12 +14,14 @@ from autograder.checks.common import (
     check_gradients,
     check_numerics,
     check_output_shapes,
+    check_errors,
     check_parameter_counts,
     generated,
+    Misuse,
     passed,
 )
 from autograder.checks.registry import Registry
-from autograder.remote import Session
+from autograder.remote import Session, ref
 
 registry = Registry()
 
@@ -140,3 +142,26 @@ BLOCK_NUMERICS = tuple(f"part1.{key}.numerics" for key in BLOCKS)
 def resnet_numerics(session: Session, rule) -> Outcome:
     """Whole networks (both stems, post- and pre-activation) equal the reference with its weights."""
     return all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])
+
+
+RESNET_MISUSES = [
+    Misuse("resnet18(stem='tiny')", lambda session: session.build("bad", ref("resnet.resnet18"), stem="tiny"), ("stem",)),
+    Misuse("ResNet(BasicBlock, [2, 2, 2])",
+           lambda session: session.build("bad", ref("resnet.ResNet"), ref("resnet.BasicBlock"), [2, 2, 2]),
+           ("layers", "stage")),
+]
+RESNET_EDGE_CASES = [
+    block_case(BLOCKS["basic_block"], 1, 4, 6, 2, 7),
+    Case("resnet.BottleneckBlock", (8, 4, 2, downsample(BLOCKS["bottleneck"], 8, 4, 2)), {}, (2, 8, 6, 9)),
+    Case("resnet.PreActBasicBlock", (4, 4), {}, (1, 4, 5, 8)),
+    Case("resnet.resnet18", (), {"num_classes": 3, "stem": "cifar"}, (1, 3, 12, 20)),
+]
+"""Batch size 1 and non-square images, which the blocks and networks must take."""
+
+
+@registry.check("part1.errors", "resnet", "ResNet (arguments and edge cases)",
+                "Part 1, 'Building ResNet' (invalid arguments raise ValueError; any batch size and image shape work)")
+def resnet_errors(session: Session, rule) -> Outcome:
+    """An unknown stem or a wrong number of stages raises a ValueError naming it; batch size 1 and
+    non-square inputs work."""
+    return check_errors(session, RESNET_MISUSES, RESNET_EDGE_CASES)

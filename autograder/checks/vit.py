@@ -12,6 +12,7 @@ from autograder.checks.common import (
     all_of,
     Case,
     Outcome,
+    check_errors,
     check_gradients,
     check_numerics,
     check_output_shapes,
@@ -20,6 +21,7 @@ from autograder.checks.common import (
     failed,
     generated,
     max_error,
+    Misuse,
     passed,
     reference_attr,
     transplanted,
@@ -239,3 +241,48 @@ VIT_USES = ("part3.patch_embedding.numerics", "part3.mha.numerics", "part3.encod
 @registry.check("part3.vit.numerics", "vit", "VisionTransformer", VIT_SLIDE, uses=VIT_USES)
 def vit_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance) for case in VIT_NUMERIC])
+
+
+TINY_VIT = {"img_size": 32, "patch_size": 16, "num_classes": 4, "embed_dim": 8, "depth": 1, "num_heads": 2}
+
+
+def _built(target: str, *args, **kwargs):
+    return lambda session: session.build("bad", ref(target), *args, **kwargs)
+
+
+def _run_on(target: str, shape: tuple[int, ...], *args, **kwargs):
+    def attempt(session: Session):
+        session.build("bad", ref(target), *args, **kwargs)
+        session.forward("bad", torch.randn(shape, generator=torch.Generator().manual_seed(9)))
+    return attempt
+
+
+VIT_MISUSES = [
+    Misuse("MultiHeadAttention(10, 3)", _built("vit.MultiHeadAttention", 10, 3), ("embed_dim", "num_heads")),
+    Misuse("TransformerEncoderBlock(10, 3)", _built("vit.TransformerEncoderBlock", 10, 3), ("embed_dim", "num_heads")),
+    Misuse("PatchEmbedding(30, 8)", _built("vit.PatchEmbedding", 30, 8), ("img_size", "patch_size")),
+    Misuse("PatchEmbedding(32, 16, 3, 8) on a 48x48 image", _run_on("vit.PatchEmbedding", (1, 3, 48, 48), 32, 16, 3, 8),
+           ("img_size", "48")),
+    Misuse("VisionTransformer(img_size=32, patch_size=16, ...) on a 32x48 image",
+           _run_on("vit.VisionTransformer", (1, 3, 32, 48), **TINY_VIT), ("img_size", "48")),
+    Misuse("VisionTransformer(..., pos_encoding='rotary')", _built("vit.VisionTransformer", **TINY_VIT, pos_encoding="rotary"),
+           ("pos_encoding",)),
+    Misuse("sinusoidal_position_table(5, 7)",
+           lambda session: session.call(ref("vit.sinusoidal_position_table"), args=[5, 7], mode=None), ("dim",)),
+]
+VIT_EDGE_CASES = [
+    Case("vit.MultiHeadAttention", (16, 4), {}, (1, 5, 16)),
+    Case("vit.MultiHeadAttention", (16, 2), {}, (2, 1, 16)),
+    Case("vit.TransformerEncoderBlock", (16, 4), {}, (1, 3, 16)),
+    Case("vit.VisionTransformer", (), TINY_VIT, (1, 3, 32, 32)),
+]
+"""Batch size 1 and a single token, which attention and the ViT must take."""
+
+
+@registry.check("part3.errors", "vit", "Vision Transformer parts (arguments and edge cases)",
+                "Part 3 (invalid arguments and images of the wrong size raise ValueError)")
+def vit_errors(session: Session, rule) -> Outcome:
+    """Heads that do not split embed_dim, an img_size that patches do not tile, an image of the
+    wrong size, an unknown pos_encoding and an odd sinusoidal dim each raise a ValueError naming
+    it; batch size 1 and a single token work."""
+    return check_errors(session, VIT_MISUSES, VIT_EDGE_CASES)

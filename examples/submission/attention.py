@@ -11,7 +11,13 @@ from torch import nn
 
 
 def mlp(channels: int, reduction: int) -> nn.Sequential:
-    """C -> max(1, C // reduction) -> C, both with bias, ReLU between: (B, C, 1, 1) -> (B, C, 1, 1)."""
+    """C -> max(1, C // reduction) -> C, both with bias, ReLU between: (B, C, 1, 1) -> (B, C, 1, 1).
+
+    Raises ValueError when channels or reduction is not positive.
+    """
+    for name, value in (("channels", channels), ("reduction", reduction)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     hidden = max(1, channels // reduction)
     return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
 
@@ -35,6 +41,8 @@ class CBAM(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
+        if kernel_size % 2 == 0 or kernel_size < 1:
+            raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
         self.shared_mlp = mlp(channels, reduction)
         self.spatial_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 

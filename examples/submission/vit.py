@@ -23,6 +23,7 @@ class PatchEmbedding(nn.Module):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"patch_size {patch_size} does not divide img_size {img_size}")
+        self.img_size = img_size
         grid = img_size // patch_size
         self.num_patches = grid * grid
         self.unfold = nn.Unfold(kernel_size=patch_size, stride=patch_size)
@@ -30,6 +31,8 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, S, S) -> (B, N, D)."""
+        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
+            raise ValueError(f"images must be {self.img_size}x{self.img_size} (img_size), got {tuple(x.shape[-2:])}")
         patches = self.unfold(x).transpose(1, 2)  # (B, C*P*P, N) -> (B, N, C*P*P)
         return self.linear(patches)
 

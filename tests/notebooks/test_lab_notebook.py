@@ -95,7 +95,7 @@ def test_solution_cells_metadata(notebook):
         fenced = "### BEGIN SOLUTION" in cell.source
         assert meta == {"grade": False, "grade_id": meta["grade_id"], "locked": not fenced, "schema_version": 3,
                         "solution": fenced}, meta["grade_id"]
-    assert len(nbgrader_cells(notebook, solution=True, grade=False)) == 16
+    assert len(nbgrader_cells(notebook, solution=True, grade=False)) == 17
 
 
 def _test_cells(notebook):
