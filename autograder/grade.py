@@ -13,12 +13,16 @@ import torch
 from autograder.checking import Checking
 from autograder.checks import CHECKS
 from autograder.client import SubmissionError, Worker, WorkerFailure
-from autograder.notebook import NotebookError, extract
+from autograder.notebook import NotebookError, code_cells, extract
 from autograder.remote import ref
 from autograder.report import CheckResult, results_json
 from autograder.rubric import Rubric
 from autograder.sandbox import Limits, Sandbox
+from autograder.style import style_report
+from autograder.worker import LAB_MODULES
 
+NOTEBOOK_CODE = "_notebook_cells.py"
+"""A notebook's code cells as one file, written beside its extracted modules for the style report."""
 NOTEBOOK_LOAD_TIMEOUT_S = 120.0
 """Seconds a worker may take to load a notebook's definitions before the checks start."""
 
@@ -39,7 +43,8 @@ class Graded:
 def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
     """Every rubric check at 0, each saying ``reason`` (nothing could be graded)."""
     return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility)
-                   for check_id, rule in rubric.checks.items()], notes)
+                   for check_id, rule in rubric.checks.items()]
+                  + [CheckResult(STYLE_ID, 0.0, rubric.style_points, reason, "visible")], notes)
 
 
 def resolve_device(device: str) -> str:
@@ -71,6 +76,7 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
         with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
             try:
                 notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
+                (Path(folder) / NOTEBOOK_CODE).write_text(code_cells(submission), encoding="utf-8")
             except NotebookError as error:
                 return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
             return _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
@@ -103,7 +109,26 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
                 message += f"\nSee the slides: {spec.hint}"
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
                                        rule.visibility, time.perf_counter() - start))
+    results.append(style_result(folder, notebook, rubric.style_points))
     return Graded(results, notes)
+
+
+STYLE_ID = "code.style"
+"""The clean-code report's id among the results."""
+
+
+def style_result(folder: Path, notebook: bool, points: float) -> CheckResult:
+    """The clean-code report (``autograder.style``) on the submission's lab files, or on the code
+    cells of a notebook, as a result worth ``points`` (0: a report for the teaching assistant)."""
+    start = time.perf_counter()
+    if notebook:
+        report = style_report([folder / NOTEBOOK_CODE])
+    else:
+        report = style_report([folder / f"{module}.py" for module in LAB_MODULES])
+    text = "Clean code (docstrings and ruff's findings; " + \
+        (f"{points:g} points" if points else "a report for the teaching assistant, no points") + ")\n" + report.text()
+    return CheckResult(STYLE_ID, round(points * report.fraction(), 4), points, text, "visible",
+                       time.perf_counter() - start)
 
 
 def _notebook_errors(worker: Worker) -> list[str]:

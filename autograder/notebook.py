@@ -61,6 +61,18 @@ def extract(notebook: Path, folder: Path) -> list[str]:
     return notes
 
 
+def code_cells(notebook: Path) -> str:
+    """The notebook's code cells that parse, magics neutralised, each under a ``# %% cell N`` line
+    (for the clean-code report; nothing is run). Raises NotebookError for an unreadable notebook."""
+    cells, notes = _read(Path(notebook))
+    parts = []
+    for number, source in cells:
+        parsed = _parse(number, source, notes)
+        if parsed is not None:
+            parts.append(f"# %% cell {number}\n{parsed[0].rstrip()}\n")
+    return "\n\n".join(parts)
+
+
 def _read(notebook: Path) -> tuple[list[tuple[int, str]], list[str]]:
     """The code cells as (1-based position among all cells, source), and notes on what was skipped."""
     name = notebook.name

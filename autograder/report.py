@@ -29,6 +29,7 @@ PART_TITLES = {
     "part2": "Part 2: Attention",
     "part3": "Part 3: Vision Transformer",
     "part4": "Part 4: Profiling and training",
+    "code": "Code quality",
 }
 """Part id (a check id's text before the first dot) -> heading; other parts show their id."""
 

@@ -17,6 +17,7 @@ Format::
     training: {max_steps: 400, min_accuracy: 0.8, target_accuracy: 0.9, validate_every: 25, cpu_budget_s: 60}  # optional
     sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
     one_penalty_per_mistake: true   # optional; see Rubric.one_penalty_per_mistake
+    style: {points: 0}              # optional; the clean-code report's points, counted in code_points
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
       part1.basic_block.numerics:
@@ -30,10 +31,10 @@ Format::
       bonus: {points: 5, description: "Extensions beyond the requirements", bonus: true}
 
 Rules: ``total``, ``code_points``, ``tolerances`` and ``checks`` are required; no other keys
-than those shown are accepted at any level. Points, totals and timeouts are positive numbers
+than those shown are accepted at any level. Points (style's may be 0), totals and timeouts are positive numbers
 (``true`` is not a number); tolerances are non-negative. Write exponents with a dot
 (``1.0e-4``): YAML 1.1, which PyYAML follows, reads ``1e-4`` as a string. Check points add up
-to ``code_points``; ``code_points`` plus the non-bonus manual points add up to ``total``
+to ``code_points`` with the style report's; ``code_points`` plus the non-bonus manual points add up to ``total``
 (compared to within 1e-9).
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ DEFAULT_TIMEOUT_S = 60.0
 """Seconds a check may take when the rubric does not say."""
 BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": DEFAULT_TIMEOUT_S, "visibility": "visible"}
 TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox",
-            "one_penalty_per_mistake", "checks", "manual")
+            "one_penalty_per_mistake", "style", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
 DEFAULT_KEYS = ("timeout_s", "visibility")
 CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
@@ -128,6 +129,9 @@ class Rubric:
     sandbox: dict[str, int] = field(default_factory=dict)
     """Resource limits of a worker (``memory_mb``, ``cpu_time_s``, ``file_size_mb``, ``processes``);
     the ones left out take ``autograder.sandbox.Limits``' defaults."""
+    style_points: float = 0.0
+    """Points of the clean-code report (``autograder.style``: docstring coverage and ruff findings);
+    0 makes it a report for the teaching assistant only. Counted in ``code_points``."""
     one_penalty_per_mistake: bool = True
     """Judge a component that uses a failing one (an encoder block and its MultiHeadAttention)
     against the reference with the same known mistake, so that the mistake costs points once;
@@ -221,6 +225,9 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     forbidden = _forbidden(top.get("forbidden", []))
     training = _training(top.get("training", {}))
     sandbox = _sandbox(top.get("sandbox", {}))
+    style = _mapping(top.get("style", {}), "style")
+    _only_keys(style, ("points",), "style")
+    style_points = _non_negative(style.get("points", 0), "style: points")
     one_penalty = top.get("one_penalty_per_mistake", True)
     if not isinstance(one_penalty, bool):
         raise RubricError(f"one_penalty_per_mistake must be true or false, got {_show(one_penalty)}")
@@ -244,10 +251,11 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     if unscored:
         raise RubricError(f"check(s) without points: {', '.join(unscored)}")
 
-    check_sum = math.fsum(rule.points for rule in checks.values())
+    check_sum = math.fsum([rule.points for rule in checks.values()] + [style_points])
     if not math.isclose(check_sum, code_points, rel_tol=EPS, abs_tol=EPS):
+        with_style = " and the style report" if style_points else ""
         raise RubricError(
-            f"the points of the checks add up to {_num(check_sum)}, but code_points is {_num(code_points)}"
+            f"the points of the checks{with_style} add up to {_num(check_sum)}, but code_points is {_num(code_points)}"
         )
     manual_sum = math.fsum(item.points for item in manual.values() if not item.bonus)
     if not math.isclose(code_points + manual_sum, total, rel_tol=EPS, abs_tol=EPS):
@@ -255,7 +263,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
-    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, one_penalty)
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style_points, one_penalty)
 
 
 def _defaults(value: Any) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def experiment(name: str, rerun: bool = False) -> dict:
 
 # %% solution resnet.ARCHITECTURES resnet._resnet resnet.resnet18 resnet.resnet34 resnet.resnet50 resnet.resnet101
 
-# %% tests part1.resnet
+# %% tests part1.resnet part1.errors
 
 # %% [markdown]
 # ### Experiment: depth scaling
@@ -227,7 +227,7 @@ gradient_flow_results = experiment("gradient-flow")
 
 # %% solution attention.CBAM
 
-# %% tests part2.cbam
+# %% tests part2.cbam part2.errors
 
 # %% [markdown]
 # ### Integrating attention in ResNet blocks
@@ -330,7 +330,7 @@ attention_results = experiment("attention")
 
 # %% solution vit.VisionTransformer
 
-# %% tests part3.vit
+# %% tests part3.vit part3.errors
 
 # %% [markdown]
 # ### Experiment: ViT hyperparameters and attention maps

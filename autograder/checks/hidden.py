@@ -1,15 +1,21 @@
 """The checks graded after the due date, kept apart: the student bundle leaves this file out.
 
 Skip paths and the placement of attention in the four residual blocks, SE- and CBAM-ResNet-18,
-and the ViT's gradients. ``python -m autograder release`` refuses a rubric that shows one of these
-before the due date, or hides a check registered elsewhere.
+the ViT's gradients, and the cost of the bottleneck block, the attention and the encoder block
+(which needs the reference solutions in a worker of their own). ``python -m autograder release``
+refuses a rubric that shows one of these before the due date, or hides a check registered elsewhere.
 """
 from __future__ import annotations
 
-import copy
+import threading
+import time
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from autograder import meter, paths
+from autograder.client import Worker
 
 from autograder.checks.common import (
     Case,
@@ -26,8 +32,8 @@ from autograder.checks.common import (
 )
 from autograder.checks.registry import Registry
 from autograder.checks.resnet import BLOCKS, BlockKind, block_case
-from autograder.checks.vit import VIT_NUMERIC, VIT_SLIDE, VIT_USES
-from autograder.remote import Session
+from autograder.checks.vit import BLOCK_SLIDE, MHA_SLIDE, VIT_NUMERIC, VIT_SLIDE, VIT_USES
+from autograder.remote import Session, handle, ref
 
 registry = Registry()
 
@@ -122,3 +128,151 @@ def cbam_resnet_numerics(session: Session, rule) -> Outcome:
 @registry.check("part3.vit.gradients", "vit", "VisionTransformer", VIT_SLIDE, uses=VIT_USES + ("part3.vit.numerics",))
 def vit_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, VIT_NUMERIC[0], rule.tolerance)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A forward and backward pass at a moderate size, timed and measured for the efficiency checks."""
+
+    target: str
+    """The component, ``module.Class``; it keeps its input's shape."""
+    args: tuple
+    input_shape: tuple[int, ...]
+    reference_kwargs: dict = field(default_factory=dict)
+    """Arguments of the reference's forward: the explicit attention (``return_attention``) is the
+    yardstick, as the slides write it, not the fused kernel, so that honest explicit code is not
+    held to a fused kernel's cost."""
+
+
+WORKLOADS = {
+    "bottleneck": Workload("resnet.BottleneckBlock", (256, 64), (8, 256, 28, 28)),
+    "mha": Workload("vit.MultiHeadAttention", (192, 3), (8, 197, 192), {"return_attention": True}),
+    "encoder_block": Workload("vit.TransformerEncoderBlock", (192, 3), (8, 197, 192), {"return_attention": True}),
+}
+"""ResNet-50's second stage and ViT-Tiny's tokens (B=8, N=197, D=192, 3 heads)."""
+TIME_LIMIT = 3.0
+MEMORY_LIMIT = 2.0
+"""A forward and backward pass may take this many times the reference's time and peak memory."""
+TIMED_RUNS = 3
+CAUSES = {"bottleneck": "a Python loop over images or channels, tensors copied or kept that need not be",
+          "mha": "a Python loop over tokens (or over heads with many heads), an N x N mask built on every call, "
+                 "scores computed twice",
+          "encoder_block": "its MultiHeadAttention (see part3.mha.efficiency), or an MLP or norm computed per token"}
+
+
+@dataclass
+class Side:
+    """One side of the comparison: a fresh worker, its session and its memory meter."""
+
+    worker: object
+    session: Session
+    memory: meter.PeakMemory
+    kwargs: dict
+    seconds: list[float] = field(default_factory=list)
+    peak: int = 0
+
+
+def _fresh(submission, sandbox, deadline: float) -> Worker:
+    """A worker for ``submission`` on the CPU, started and answering (a cheap request)."""
+    worker = Worker(submission, "cpu", sandbox)
+    worker.request({"op": "free", "handle": ""}, timeout=max(1.0, deadline - time.monotonic()))
+    return worker
+
+
+def _start_both(session: Session) -> tuple[object, Worker]:
+    """The submission's worker and the reference's, both fresh and started side by side.
+
+    A notebook's checks run in its own process: there the submission's side is that process.
+    """
+    student = session.worker
+    started: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def start(name: str, submission) -> None:
+        try:
+            started[name] = _fresh(submission, getattr(student, "sandbox", None), session.deadline)
+        except BaseException as error:  # noqa: BLE001 - told in the check's feedback below
+            errors.append(error)
+
+    folders = {"reference": paths.SOLUTIONS}
+    if hasattr(student, "submission"):
+        folders["submission"] = student.submission
+    threads = [threading.Thread(target=start, args=item) for item in folders.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        for worker in started.values():
+            worker.close()
+        raise errors[0]
+    return started.get("submission", student), started["reference"]
+
+
+def _side(session: Session, worker, kwargs: dict, workload: Workload) -> Side:
+    process = getattr(worker, "process", None)
+    pid = meter.worker_pid(process.pid) if process is not None else None
+    if pid is None and process is not None:
+        raise RuntimeError("the worker's process could not be found to measure its memory")
+    side = Side(worker, Session(worker, session.deadline - time.monotonic()), meter.PeakMemory(pid or meter.own_pid()),
+                kwargs)
+    side.session.alternatives = ()
+    description = side.session.build("cost", ref(workload.target), *workload.args)
+    session.built.append(description)
+    return side
+
+
+def _run(side: Side, x: torch.Tensor, upstream: torch.Tensor) -> None:
+    side.memory.reset()
+    start = time.perf_counter()
+    side.session.call(handle("cost"), {"x0": x}, args=[{"$tensor": "x0"}], kwargs=side.kwargs, model="cost",
+                      mode="train", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
+    side.seconds.append(time.perf_counter() - start)
+    side.peak = side.peak or side.memory.peak()
+
+
+def check_efficiency(session: Session, key: str) -> Outcome:
+    """Forward and backward of the submission's component, against the reference's, each in a fresh
+    worker started beside the other: time (the best of a few runs, taken in turns) and peak memory
+    (of the first run, read from outside the worker)."""
+    if not meter.available():
+        return failed("the efficiency of your code can only be measured on Linux (it reads /proc)")
+    workload = WORKLOADS[key]
+    student_worker, reference_worker = _start_both(session)
+    try:
+        reference = _side(session, reference_worker, workload.reference_kwargs, workload)
+        student = _side(session, student_worker, {}, workload)
+        generator = torch.Generator().manual_seed(17)
+        x, upstream = (torch.randn(workload.input_shape, generator=generator) for _ in range(2))
+        for _ in range(1 + TIMED_RUNS):
+            for side in (reference, student):
+                _run(side, x, upstream)
+    finally:
+        reference_worker.close()
+        if student_worker is not session.worker:
+            student_worker.close()
+    seconds = {side: min(each.seconds[1:]) for side, each in (("reference", reference), ("yours", student))}
+    time_ratio = seconds["yours"] / seconds["reference"]
+    memory_ratio = student.peak / max(1, reference.peak)
+    label = f"{workload.target.split('.')[1]}{workload.args} forward and backward on {workload.input_shape}"
+    if time_ratio <= TIME_LIMIT and memory_ratio <= MEMORY_LIMIT:
+        return passed(f"{label}: within {TIME_LIMIT:g}x the reference's time and {MEMORY_LIMIT:g}x its peak memory")
+    return failed(f"{label}: {time_ratio:.1f}x the reference's time (at most {TIME_LIMIT:g}x) and {memory_ratio:.1f}x "
+                  f"its peak memory (at most {MEMORY_LIMIT:g}x); the usual causes: {CAUSES[key]}")
+
+
+@registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", "Part 1, 'Bottleneck block'")
+def bottleneck_efficiency(session: Session, rule) -> Outcome:
+    return check_efficiency(session, "bottleneck")
+
+
+@registry.check("part3.mha.efficiency", "vit", "MultiHeadAttention",
+                MHA_SLIDE + " (vectorised over heads and tokens)")
+def mha_efficiency(session: Session, rule) -> Outcome:
+    return check_efficiency(session, "mha")
+
+
+@registry.check("part3.encoder_block.efficiency", "vit", "TransformerEncoderBlock", BLOCK_SLIDE,
+                uses=("part3.mha.efficiency",))
+def encoder_block_efficiency(session: Session, rule) -> Outcome:
+    return check_efficiency(session, "encoder_block")

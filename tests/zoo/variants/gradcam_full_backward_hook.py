@@ -44,6 +44,10 @@ class GradCAM:
                 targets = torch.as_tensor(class_idx, dtype=torch.long, device=logits.device).reshape(-1)
                 if targets.numel() == 1:
                     targets = targets.expand(batch)
+                if targets.numel() != batch:
+                    raise ValueError(f"class_idx has {targets.numel()} entries for {batch} images")
+                if targets.min() < 0 or targets.max() >= logits.shape[1]:
+                    raise ValueError(f"class_idx {targets.tolist()} outside [0, {logits.shape[1]})")
             score = logits[torch.arange(batch, device=logits.device), targets].sum()
             torch.autograd.grad(score, x)  # fires the backward hook; nothing accumulates in .grad
         weights = self.gradients.mean(dim=(2, 3), keepdim=True)
