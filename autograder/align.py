@@ -11,7 +11,9 @@ lists are walked together and each reference layer is matched by the first adapt
 
 When that walk fails but both sides own the same layers (type and parameter shapes) run in
 another order, such as a shortcut projection computed after the residual branch, the layers are
-paired by shape instead (see ``_reordered``); the comparison of outputs then decides.
+paired by shape instead, in a few ways where shapes repeat (see ``_reordered``):
+``transplant_candidates`` gives each distinct pairing, and the caller keeps the one under which the
+submission's output equals the reference's.
 
 Parameters that no executed layer owns (a CLS token, a position table) are matched by shape, in
 registration order. So are fixed buffers outside normalisation layers (a sinusoidal position
@@ -204,21 +206,66 @@ def transplant(
     ref_skip: tuple[str, ...] = (),
     stu_skip: tuple[str, ...] = (),
 ) -> dict[str, torch.Tensor]:
-    """A state dict, in the submission's names, holding the reference's weights.
+    """A state dict, in the submission's names, holding the reference's weights: the first of
+    ``transplant_candidates``.
 
-    ``stu_parameters`` / ``stu_buffers``: every (name, shape) of the student's module, as the
-    worker describes it. ``ref_skip`` / ``stu_skip``: modules passed in by the grader, which
-    already hold the same weights on both sides. Raises AlignmentError naming the first pair of layers that differ.
+    Args:
+        reference: the reference module, or its weights as data.
+        ref_layers / stu_layers: the layers owning parameters, in the order they first ran.
+        stu_parameters / stu_buffers: every (name, shape) of the student's module, as the worker
+            describes it.
+        ref_skip / stu_skip: modules passed in by the grader, which already hold the same
+            weights on both sides.
+
+    Raises:
+        AlignmentError: naming the first pair of layers that differ.
     """
+    return transplant_candidates(reference, ref_layers, stu_layers, stu_parameters, stu_buffers, ref_skip, stu_skip)[0]
+
+
+def transplant_candidates(
+    reference: nn.Module | ReferenceWeights,
+    ref_layers: list[LayerCall],
+    stu_layers: list[LayerCall],
+    stu_parameters: list[tuple[str, Shape]],
+    stu_buffers: list[tuple[str, Shape]],
+    ref_skip: tuple[str, ...] = (),
+    stu_skip: tuple[str, ...] = (),
+    partner: Optional[list[int]] = None,
+) -> list[dict[str, torch.Tensor]]:
+    """The state dicts ``transplant`` may give: one when the layers run in the same order, or one
+    per distinct pairing by shape (``_reordered``) when they do not. Arguments as ``transplant``;
+    ``partner``: the pairing to use instead (reference layer i -> student layer partner[i], as
+    ``autograder.fingerprints`` finds it)."""
     weights = ReferenceWeights.of(reference) if isinstance(reference, nn.Module) else reference
     state = weights.state
     buffers = _buffer_copier(weights, stu_buffers)
-    try:
-        out = _in_order(state, ref_layers, stu_layers, buffers)
-    except AlignmentError:
-        out = _reordered(state, ref_layers, stu_layers, buffers)
-        if out is None:
-            raise
+    if partner is not None:
+        pairings = [_paired(state, ref_layers, stu_layers, partner, buffers)]
+    else:
+        try:
+            pairings = [_in_order(state, ref_layers, stu_layers, buffers)]
+        except AlignmentError:
+            pairings = []
+            for preference in PREFERENCES:
+                found = _reordered(ref_layers, stu_layers, preference)
+                if found is None:
+                    raise
+                out = _paired(state, ref_layers, stu_layers, found, buffers)
+                if not any(_same_pairing(out, other) for other in pairings):
+                    pairings.append(out)
+    return [_with_loose(out, weights, ref_layers, stu_parameters, stu_buffers, ref_skip, stu_skip) for out in pairings]
+
+
+def _same_pairing(one: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> bool:
+    return one.keys() == other.keys() and all(one[name] is other[name] for name in one)
+
+
+def _with_loose(out: dict, weights: ReferenceWeights, ref_layers: list[LayerCall], stu_parameters: list,
+                stu_buffers: list, ref_skip: tuple[str, ...], stu_skip: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """``out`` (the layers' weights) with the parameters outside layers and the fixed buffers."""
+    state = weights.state
+    out = dict(out)
     covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
     loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not within(n.rpartition(".")[0], ref_skip)]
     loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not within(n.rpartition(".")[0], stu_skip)]
@@ -294,16 +341,25 @@ def _parent(layer: LayerCall) -> str:
     return layer.name.rpartition(".")[0]
 
 
-def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall], buffers: Callable) -> Optional[dict]:
-    """The same layers run in another order (a shortcut computed after the residual branch): pair them up.
+PREFERENCES = (("name", "peers", "parent", "unclaimed", "after"), ("name", "peers", "after", "parent", "unclaimed"))
+"""Orders of the criteria by which ``_reordered`` prefers a student layer among those of the right
+shape: ``name``, the same module path; ``peers``, fed the same tensor as the partners of the
+layers fed its own input; ``parent``, inside the student module already paired with its parent
+module; ``unclaimed``, not inside a student module paired with another parent (a shortcut's 1x1
+conv and a bottleneck's last conv can have equal shapes); ``after``, right after its predecessor's
+partner (a BatchNorm stays with its convolution). Grouping the modules differently (a
+pre-activation ``preact`` beside a ``branch``) defeats ``parent``; execution order then decides."""
+
+
+def _reordered(ref_layers: list[LayerCall], stu_layers: list[LayerCall],
+               preference: tuple[str, ...] = PREFERENCES[0]) -> Optional[list[int]]:
+    """The same layers run in another order (a shortcut computed after the residual branch): pair them
+    up, reference layer i with student layer partner[i].
 
     Layers pair by their layout-free signature (``_signature``); each must occur as often on both
     sides, else None. A signature found once on each side pairs directly. Where several student
-    layers fit, a reference layer prefers, in turn: the same name; a layer fed the same tensor as
-    the student layers paired with its own input-sharing peers; the student module already
-    paired with its parent module; a parent module not yet paired with another one (a shortcut's
-    1x1 conv and a bottleneck's last conv can have equal shapes); the layer right after its
-    predecessor's partner (a BatchNorm stays with its convolution); the earliest.
+    layers fit, a reference layer prefers the candidates that meet the criteria of ``preference``
+    (see ``PREFERENCES``) in turn, then the earliest.
     """
     if len(ref_layers) != len(stu_layers):
         return None
@@ -336,12 +392,21 @@ def _reordered(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerC
         peers = {stu_layers[partner[k]].source for k, other in enumerate(ref_layers)
                  if k != i and partner[k] is not None and ref.source and other.source == ref.source}
 
-        def rank(j: int, ref: LayerCall = ref, peers: set = peers) -> tuple:
+        def rank(j: int, ref: LayerCall = ref, peers: set = peers, after: Optional[int] = after,
+                 claimed: set = claimed) -> tuple:
             student = stu_layers[j]
-            return (student.name != ref.name, bool(peers) and student.source not in peers,
-                    _parent(student) != parents.get(_parent(ref)), _parent(student) in claimed, j != after, j)
+            misses = {"name": student.name != ref.name, "peers": bool(peers) and student.source not in peers,
+                      "parent": _parent(student) != parents.get(_parent(ref)), "unclaimed": _parent(student) in claimed,
+                      "after": j != after}
+            return tuple(misses[criterion] for criterion in preference) + (j,)
 
         pair(i, min((j for j in fits[_signature(ref)] if j not in taken), key=rank))
+    return partner
+
+
+def _paired(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall], partner: list[int],
+            buffers: Callable) -> dict[str, torch.Tensor]:
+    """The reference layers' weights and buffers in the student layers they are paired with."""
     out: dict[str, torch.Tensor] = {}
     for ref, j in zip(ref_layers, partner):
         tensors = [state[_full(ref, n)] for n, _ in ref.params]

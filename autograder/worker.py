@@ -254,9 +254,21 @@ def op_free(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     return {}, {}
 
 
+def fingerprint(output: Any) -> list[float]:
+    """The sum and the sum of squares (float64) of a module's output, or of its first tensor: two
+    numbers that tell apart the outputs of layers fed different tensors ([] for no tensor)."""
+    while isinstance(output, (list, tuple)) and output:
+        output = output[0]
+    if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+        return []
+    values = output.detach().double()
+    return [float(values.sum()), float(values.pow(2).sum())]
+
+
 class Tracer:
     """Records, in execution order, every submodule call of a module: name, type, own parameters,
-    output shape, and the address of its input tensor (layers fed the same tensor share it)."""
+    output shape, the address of its input tensor (layers fed the same tensor share it) and the
+    output's ``fingerprint``."""
 
     def __init__(self, module: nn.Module) -> None:
         self.calls: list[dict] = []
@@ -270,7 +282,7 @@ class Tracer:
         first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
         self.calls.append({"name": name, "type": type(module).__module__ + "." + type(module).__qualname__,
                            "params": params, "output_shape": shape,
-                           "input_ptr": first.data_ptr() if first is not None else 0})
+                           "input_ptr": first.data_ptr() if first is not None else 0, "output_print": fingerprint(output)})
 
     def remove(self) -> None:
         for handle in self._handles:

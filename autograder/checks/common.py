@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from autograder import probes, remote
+from autograder import fingerprints, probes, remote
 from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed_buffers, reference_calls,
-                             student_calls, transplant, within)
+                             student_calls, transplant_candidates, within)
 from autograder.checks import golden
 from autograder.checks.known import described
 from autograder.client import SubmissionError
@@ -464,7 +464,9 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
             prepare(reference)
         live["module"] = reference
         x = case.make_input(seed)
-        layers = reference_calls(reference, lambda: reference(x), skip)
+        outputs: list = []
+        layers = reference_calls(reference, lambda: outputs.append(reference(x)), skip)
+        described["output"] = first_tensor(outputs[0])
         modules = dict(reference.named_modules())
         numbers: dict[int, int] = {0: 0}
         fixed = fixed_buffers(reference, skip)
@@ -483,6 +485,12 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
     recorded = {**golden.reference(f"{key}: weights", lambda: {k: describe()[k] for k in WEIGHT_KEYS}),
                 **golden.reference(f"{layers_key}: layers", lambda: {k: describe()[k] for k in LAYER_KEYS},
                                    unless_same_as=f"{key}: layers" if alternatives else None)}
+    traced = golden.reference(f"{layers_key}: output on the tracing input", lambda: describe()["output"])
+
+    def printed() -> list:
+        return golden.reference(f"{layers_key}: fingerprints", lambda: fingerprints.reference_prints(
+            live["module"], layers, tuple(recorded["skip"]), case.make_input(seed)))
+
     names = {spec[0] for spec in recorded["specs"]}
     if "module" in live:  # the recipe's tensors, as prepare left them
         state = {name: tensor for name, tensor in live["module"].state_dict().items() if name in names}
@@ -493,7 +501,9 @@ def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module
                                {k: list(v) for k, v in recorded["layer_buffers"].items()}, list(fixed))
     layers = [LayerCall(name, kind, tuple((n, tuple(s)) for n, s in params), source)
               for name, kind, params, source in recorded["layers"]]
-    return live.get("module"), weights, layers, tuple(recorded["skip"])
+    if golden.mode() == "record" and not alternatives:
+        printed()  # recorded for a student's copy (not with every known alternative: that would take long)
+    return live.get("module"), weights, layers, tuple(recorded["skip"]), Traced(traced, printed)
 
 
 WEIGHT_KEYS = ("specs", "skip", "fixed_buffers", "parameters")
@@ -517,7 +527,7 @@ def transplanted(session: Session, case: Case, name: str, seed: int = 0,
     with the student's known mistake, so that the mistake costs points once).
     """
     key = f"{case!r} seed {seed}" + (f" prepared by {prepare.__name__}" if prepare is not None else "")
-    reference, weights, ref_layers, ref_skip = _reference_side(case, seed, prepare, key, session.alternatives)
+    reference, weights, ref_layers, ref_skip, traced = _reference_side(case, seed, prepare, key, session.alternatives)
     shared_key = key
     if session.alternatives:
         key += f" with {', '.join(session.alternatives)}"
@@ -525,10 +535,65 @@ def transplanted(session: Session, case: Case, name: str, seed: int = 0,
     x = case.make_input(seed)
     trace = session.forward(name, x, trace=True).trace
     stu_skip = tuple(description.provided)
-    state = transplant(weights, ref_layers, student_calls(trace, stu_skip), description.parameters,
-                       description.buffers, ref_skip, stu_skip)
-    session.load(name, state)
+    stu_layers = student_calls(trace, stu_skip)
+    arguments = (weights, ref_layers, stu_layers, description.parameters, description.buffers, ref_skip, stu_skip)
+    candidates = transplant_candidates(*arguments)
+
+    def fits(state: dict) -> bool:
+        session.load(name, state)
+        got = session.forward(name, x).outputs
+        return bool(got) and close(got[0], traced.output, PAIRING_TOLERANCE, PAIRING_TOLERANCE)
+
+    if traced.output is None:
+        session.load(name, candidates[0])
+    elif not any(fits(state) for state in candidates):
+        partner = _paired_by_what_they_compute(session, name, x, description, stu_layers, ref_layers, traced, stu_skip)
+        if partner is None or not fits(transplant_candidates(*arguments, partner=partner)[0]):
+            session.load(name, candidates[0])  # nothing fits: the checks then report the difference
     return Transplanted(reference, name, description, key, shared_key)
+
+
+@dataclass(frozen=True)
+class Traced:
+    """What the reference computed on the input its layers were listed with."""
+
+    output: Optional[torch.Tensor]
+    """Its output (float32), which a right transplant makes the submission's output equal."""
+    prints: Callable[[], list]
+    """Each layer's output fingerprint with probe weights (``autograder.fingerprints``), computed
+    (or replayed) when asked: only a submission whose layers run in another order needs them."""
+
+
+def _paired_by_what_they_compute(session: Session, name: str, x: torch.Tensor, description: remote.Description,
+                                 stu_layers: list[LayerCall], ref_layers: list[LayerCall], traced: Traced,
+                                 stu_skip: tuple[str, ...]) -> Optional[list[int]]:
+    """The pairing of layers by their outputs with probe weights (``autograder.fingerprints``), for
+    a submission whose layers run in another order; None where it finds none."""
+    probe = fingerprints.probe_weights(stu_layers, fingerprints.own_buffers(stu_layers, description.buffers),
+                                       fingerprints.loose_parameters(description.parameters, stu_layers, stu_skip))
+    session.load(name, probe)
+    calls = session.forward(name, x, trace=True).trace
+    first = {}
+    for call in calls:
+        first.setdefault(call["name"], call.get("output_print") or [])
+    try:
+        printed = traced.prints()
+    except golden.GoldenMissing:  # a student's copy has them without known alternatives only
+        return None
+    return fingerprints.pair_by_prints(ref_layers, stu_layers, printed, [first.get(l.name, []) for l in stu_layers])
+
+
+PAIRING_TOLERANCE = 1e-4
+"""How close (float32) the submission's output must come to the reference's for a pairing of
+layers to be taken as the right one."""
+
+
+def first_tensor(value: Any) -> Optional[torch.Tensor]:
+    """``value`` if a tensor, else the first tensor of a tuple or list (detached), else None."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    return next((first_tensor(item) for item in value if first_tensor(item) is not None), None) \
+        if isinstance(value, (list, tuple)) else None
 
 
 def max_error(got: torch.Tensor, want: torch.Tensor) -> float:

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.align import AlignmentError, reference_calls, student_calls, transplant
+from autograder import fingerprints
+from autograder.align import AlignmentError, reference_calls, student_calls, transplant, transplant_candidates
 from autograder.worker import Tracer
 
 
@@ -369,3 +370,91 @@ def test_a_shortcut_computed_after_the_branch_still_lines_up():
     x = rand(2, 3, 5, 5, seed=12)
     move(reference, student, x)
     assert_same_function(reference, student, x)
+
+
+class PreActBlocks(nn.Module):
+    """Two pre-activation bottlenecks (width 4, expansion 4) as in a ResNet stage: the first one's
+    BatchNorms all have the same shape, its 1x1 shortcut the shape of its last conv, and its first
+    conv a shape found nowhere else (which pairs it first, and its module with it)."""
+
+    def __init__(self, grouped: bool = False):
+        super().__init__()
+        self.blocks = nn.ModuleList([PreActBottleneck(4, grouped, shortcut=True), PreActBottleneck(16, grouped)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class PreActBottleneck(nn.Module):
+    def __init__(self, channels: int, grouped: bool, shortcut: bool = False):
+        super().__init__()
+        self.grouped = grouped
+        if grouped:  # `preact` and `branch` submodules, the shortcut computed after the branch
+            self.preact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU())
+            self.branch = nn.Sequential(nn.Conv2d(channels, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                                        nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                                        nn.Conv2d(4, 16, 1, bias=False))
+        else:
+            self.bn1, self.conv1 = nn.BatchNorm2d(channels), nn.Conv2d(channels, 4, 1, bias=False)
+            self.bn2, self.conv2 = nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3, padding=1, bias=False)
+            self.bn3, self.conv3 = nn.BatchNorm2d(4), nn.Conv2d(4, 16, 1, bias=False)
+        self.downsample = nn.Conv2d(channels, 16, 1, bias=False) if shortcut else None
+
+    def forward(self, x):
+        if self.grouped:
+            pre = self.preact(x)
+            out = self.branch(pre)
+            return out + (x if self.downsample is None else self.downsample(pre))
+        pre = F.relu(self.bn1(x))
+        shortcut = x if self.downsample is None else self.downsample(pre)
+        out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+        return self.conv3(F.relu(self.bn3(out))) + shortcut
+
+
+def test_layers_run_in_another_order_with_repeated_shapes_pair_by_what_they_compute():
+    """A pre-activation bottleneck split into ``preact`` and ``branch``, its shortcut run last: the
+    pairings by shape and order mix up its BatchNorms (all of one shape), while the outputs of the
+    layers under probe weights (``autograder.fingerprints``) pair every layer with its counterpart."""
+    reference, student = seeded(PreActBlocks(), 13), PreActBlocks(grouped=True).eval()
+    x = rand(2, 4, 5, 5, seed=13)
+    ref_layers, stu_layers = layers(reference, student, x)
+    parameters = [(n, tuple(p.shape)) for n, p in student.named_parameters()]
+    buffers = [(n, tuple(b.shape)) for n, b in student.named_buffers()]
+
+    def computes_the_reference(state: dict) -> bool:
+        student.load_state_dict(state)
+        with torch.no_grad():
+            return torch.allclose(student(x), reference(x), rtol=1e-5, atol=1e-5)
+
+    assert not any(computes_the_reference(state)
+                   for state in transplant_candidates(reference, ref_layers, stu_layers, parameters, buffers))
+    student.load_state_dict(fingerprints.probe_weights(stu_layers, fingerprints.own_buffers(stu_layers, buffers),
+                                                       fingerprints.loose_parameters(parameters, stu_layers, ())),
+                            strict=False)
+    tracer = Tracer(student)
+    with torch.no_grad():
+        student(x)
+    tracer.remove()
+    first = {}
+    for call in tracer.calls:
+        first.setdefault(call["name"], call["output_print"])
+    partner = fingerprints.pair_by_prints(ref_layers, stu_layers, fingerprints.reference_prints(reference, ref_layers, (), x),
+                                          [first[layer.name] for layer in stu_layers])
+    assert [stu_layers[j].name for j in partner[:7]] == [
+        "blocks.0.preact.0", "blocks.0.downsample", "blocks.0.branch.0", "blocks.0.branch.1", "blocks.0.branch.3",
+        "blocks.0.branch.4", "blocks.0.branch.6"]
+    assert computes_the_reference(transplant_candidates(reference, ref_layers, stu_layers, parameters, buffers,
+                                                        partner=partner)[0])
+
+
+def test_fingerprints_pair_nothing_where_the_computations_differ():
+    """A student block that computes something else has no layer-by-layer counterpart."""
+    reference, student = seeded(PreActBlocks(), 14), PreActBlocks(grouped=True).eval()
+    x = rand(2, 4, 5, 5, seed=14)
+    ref_layers, stu_layers = layers(reference, student, x)
+    prints = fingerprints.reference_prints(reference, ref_layers, (), x)
+    shifted = [[value + 1.0 for value in printed] for printed in prints]
+    assert fingerprints.pair_by_prints(ref_layers, ref_layers, prints, prints) == list(range(len(ref_layers)))
+    assert fingerprints.pair_by_prints(ref_layers, ref_layers, prints, shifted) is None
