@@ -223,6 +223,9 @@ def describe(obj: Any, provided: dict[int, nn.Module]) -> dict:
 
 
 def op_build(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:
+    # Seeded as every call is: torch seeds each process at random, and a module's initial weights
+    # (the training smoke tests start from them) must not vary from one grading to the next.
+    torch.manual_seed(request.get("seed", 0))
     target = decode(request["target"], state, tensors)
     handle = request.get("handle")
     if not isinstance(handle, str):

@@ -6,7 +6,9 @@ from torch import nn
 class CBAM(nn.Module):
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
-        hidden = max(1, channels // reduction)
+        if kernel_size % 2 == 0 or kernel_size < 1:
+            raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        hidden = reduced_channels(channels, reduction)
         self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
         self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 

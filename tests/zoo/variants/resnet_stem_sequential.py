@@ -10,6 +10,8 @@ class ResNet(nn.Module):
         super().__init__()
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"unknown stem {stem!r}")
+        if len(layers) != 4:
+            raise ValueError(f"layers needs one depth per stage (4), got {len(layers)}")
         self.in_planes = 64
         self.attention = attention
         parts = []

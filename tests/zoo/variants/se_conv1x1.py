@@ -7,7 +7,7 @@ from torch import nn
 class SEModule(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        hidden = max(1, channels // reduction)
+        hidden = reduced_channels(channels, reduction)
         self.reduce = nn.Conv2d(channels, hidden, kernel_size=1)
         self.expand = nn.Conv2d(hidden, channels, kernel_size=1)
 

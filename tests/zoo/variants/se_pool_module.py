@@ -6,7 +6,7 @@ from torch import nn
 class SEModule(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        hidden = max(channels // reduction, 1)
+        hidden = reduced_channels(channels, reduction)
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.excitation = nn.Sequential(
             nn.Linear(channels, hidden),
