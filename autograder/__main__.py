@@ -71,7 +71,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     visible = visible_rubric(rubric)
     graded = grade(submission, visible, device, sandbox="off", reference="replay", threads=args.threads)
-    print(format_report(graded.results, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
+    print(format_report(graded.reported, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
     hidden = len(rubric.checks) - len(visible.checks)
     if hidden:
         print(f"{hidden} more checks run when instructors grade, after the due date.")
@@ -190,7 +190,7 @@ def run_grade(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
-    print(format_report(graded.results, f"Lab 3 autograder: {submission} ({device})", graded.notes))
+    print(format_report(graded.reported, f"Lab 3 autograder: {submission} ({device})", graded.notes))
     write_results(args.results, graded.results_json(elapsed))
     print(f"results written to {args.results} in {elapsed:.1f} s")
     return 0

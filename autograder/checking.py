@@ -128,9 +128,20 @@ class Checking:
         alternatives = tuple(matched) if self.rubric.one_penalty_per_mistake else ()
         outcome = run_check(spec, self.rule(check_id), self.worker, self.submission, self.rubric.training,
                             self.forbidden, self.reference, self.golden_folder, alternatives)
-        self.outcomes[check_id] = attributed(spec, outcome, failing, {k: matched[k] for k in alternatives})
+        own_file_missing = self.submission is not None and not (self.submission / f"{spec.module}.py").is_file()
+        causes = {} if own_file_missing else {used: failed for used, failed in failing.items()
+                                              if not same_failure(failed, outcome)}
+        self.outcomes[check_id] = attributed(spec, outcome, causes, {k: matched[k] for k in alternatives})
         self._running.discard(check_id)
         return self.outcomes[check_id]
+
+
+def same_failure(one: Outcome, other: Outcome) -> bool:
+    """Whether two outcomes fail for the same reason, whatever component each names first (a file
+    missing, a worker that stopped): then the one names no root cause in the other."""
+    def reason(outcome: Outcome) -> str:
+        return outcome.message.split("\n", 1)[0].split(": ", 1)[-1]
+    return reason(one) == reason(other)
 
 
 def attributed(spec: CheckSpec, outcome: Outcome, failing: dict[str, Outcome], judged: dict[str, str]) -> Outcome:

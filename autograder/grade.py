@@ -32,19 +32,27 @@ class Graded:
     """One submission's grade: a result per rubric check, and notes for the whole report."""
 
     results: list[CheckResult]
+    """One per rubric check, in rubric order."""
     notes: list[str] = field(default_factory=list)
     """Lines shown above the checks: how the worker was confined, what was made of a notebook."""
+    style: Optional[CheckResult] = None
+    """The clean-code report (``autograder.style``), shown after the checks."""
+
+    @property
+    def reported(self) -> list[CheckResult]:
+        """What a report shows: the checks, then the clean-code report."""
+        return self.results + ([self.style] if self.style is not None else [])
 
     def results_json(self, execution_time: float) -> dict:
         """Gradescope's ``results.json``, the notes as its top-level ``output``."""
-        return results_json(self.results, execution_time, "\n".join(self.notes))
+        return results_json(self.reported, execution_time, "\n".join(self.notes))
 
 
 def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
     """Every rubric check at 0, each saying ``reason`` (nothing could be graded)."""
     return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility)
-                   for check_id, rule in rubric.checks.items()]
-                  + [CheckResult(STYLE_ID, 0.0, rubric.style_points, reason, "visible")], notes)
+                   for check_id, rule in rubric.checks.items()], notes,
+                  CheckResult(STYLE_ID, 0.0, rubric.style_points, reason, "visible"))
 
 
 def resolve_device(device: str) -> str:
@@ -109,8 +117,7 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
                 message += f"\nSee the slides: {spec.hint}"
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
                                        rule.visibility, time.perf_counter() - start))
-    results.append(style_result(folder, notebook, rubric.style_points))
-    return Graded(results, notes)
+    return Graded(results, notes, style_result(folder, notebook, rubric.style_points))
 
 
 STYLE_ID = "code.style"

@@ -21,13 +21,15 @@ import zipfile
 from pathlib import Path
 
 from autograder import paths
+from autograder.style import RUFF
 from autograder.worker import LAB_MODULES
 
 PACKAGES = ("autograder", "solutions")
 """The kit's packages the package carries (the grader imports the solutions; skeletons are not needed)."""
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "pyyaml", "safetensors", "hypothesis",
-                "scikit-learn", "nbformat")
-"""What the grader imports beyond the standard library (scikit-learn: the training checks' digits)."""
+                "scikit-learn", "nbformat", RUFF)
+"""What the grader imports or runs beyond the standard library (scikit-learn: the training checks'
+digits; ruff: the clean-code report)."""
 
 SETUP_SH = """#!/usr/bin/env bash
 # Run once by Gradescope, as root, when it builds the autograder image.
@@ -96,7 +98,7 @@ def run(root: Path) -> int:
         graded = ungraded(rubric, message, [message])
     else:
         graded = grade(target, rubric, resolve_device("auto"))
-    print(format_report(graded.results, f"Lab 3 autograder: {target.name if target else 'no submission'}", graded.notes))
+    print(format_report(graded.reported, f"Lab 3 autograder: {target.name if target else 'no submission'}", graded.notes))
     write_results(root / "results" / "results.json", graded.results_json(time.perf_counter() - start))
     return 0
 

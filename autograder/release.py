@@ -23,15 +23,20 @@ from pathlib import Path
 from autograder import paths
 from autograder.golden_files import SHOWN, stale, visible_rubric
 from autograder.rubric import Rubric, whole
+from autograder.style import RUFF
 
 HIDDEN_CHECKS_FILE = Path("autograder/checks/hidden.py")
-LEFT_OUT = (HIDDEN_CHECKS_FILE, *paths.INSTRUCTOR_TOOLS)
-"""Kit files a student copy does without: the hidden checks, and the tools that need solutions/."""
+ALTERNATIVES_FILE = Path("autograder/checks/alternatives.py")
+"""The known mistakes as changes to the reference's modules: their forwards are the reference's with
+a line changed, so a student copy holds only their recorded values (golden/)."""
+LEFT_OUT = (HIDDEN_CHECKS_FILE, ALTERNATIVES_FILE, *paths.INSTRUCTOR_TOOLS)
+"""Kit files a student copy does without: the hidden checks, the known mistakes' code, and the
+tools that need solutions/."""
 STUDENT = paths.ROOT / "student"
 REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
-                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets")
+                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets", RUFF)
 """What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits;
-ipywidgets: the training progress bars in the notebook)."""
+ipywidgets: the training progress bars in the notebook; ruff: the clean-code report)."""
 PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = -ra\n"
 KIT_URL_LINE = re.compile(r'^KIT_URL = ""', re.M)
 SOURCE_NOTEBOOK = paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb"

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+RUFF = "ruff==0.17.6"
+"""The ruff the rules were chosen with, pinned wherever the grader is installed (pyproject.toml too)."""
 SELECT = ("F", "E", "W", "B", "N801", "N802", "N805")
 """ruff rule codes and prefixes checked (see the module docstring for why)."""
 IGNORE = ("W291", "W292", "W293", "B905", "B028")

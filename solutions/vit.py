@@ -49,8 +49,9 @@ class PatchEmbedding(nn.Module):
         """(B, C, S, S) -> (B, N, D)."""
         # TODO: check the image size, project, flatten the patch grid, put the patch axis before the channel axis.
         ### BEGIN SOLUTION
-        if tuple(x.shape[-2:]) != (self.img_size, self.img_size):
-            raise ValueError(f"expected images of img_size {self.img_size}x{self.img_size}, got {x.shape[-2]}x{x.shape[-1]}")
+        height, width = x.shape[-2:]
+        if (height, width) != (self.img_size, self.img_size):
+            raise ValueError(f"expected images of img_size {self.img_size}x{self.img_size}, got {height}x{width}")
         x = self.proj(x)  # (B, C, S, S) -> (B, D, S/P, S/P)
         return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)
         ### END SOLUTION

@@ -298,22 +298,29 @@ def refusal_problem(session: Session, misuse: Misuse) -> str:
     return f"{misuse.label}: should raise {wanted}, but it did not"
 
 
+def _raised(error: SubmissionError) -> str:
+    if error.message.startswith("NotImplementedError"):
+        return "not implemented yet" + (f" ({error.where})" if error.where else "")
+    return f"raised {error.message[:160]}"
+
+
 def check_errors(session: Session, misuses: list[Misuse], edge_cases: list[Case],
                  more: tuple[Callable[[Session], str], ...] = ()) -> Outcome:
     """Invalid arguments are refused with errors that name them, and edge cases (batch size 1,
     non-square images) give the reference's output shapes; ``more``: further edge cases, each
     returning its problem ("" when none). The share of cases that pass."""
-    problems = [problem for misuse in misuses if (problem := refusal_problem(session, misuse))]
+    problems = []  # the edge cases first: on unfinished code they say what is not implemented yet
     for index, case in enumerate(edge_cases):
         try:
             problems.append(shape_problem(session, case, index))
         except SubmissionError as error:
-            problems.append(f"{case.label()}: raised {error.message[:160]}")
+            problems.append(f"{case.label()}: {_raised(error)}")
     for edge in more:
         try:
             problems.append(edge(session))
         except SubmissionError as error:
-            problems.append(f"raised {error.message[:160]}")
+            problems.append(f"{edge.__name__.replace('_', ' ')}: {_raised(error)}")
+    problems += [refusal_problem(session, misuse) for misuse in misuses]
     problems = [problem for problem in problems if problem]
     total = len(misuses) + len(edge_cases) + len(more)
     return share_passed(total, problems, f"all {len(misuses)} invalid uses raise an error naming the problem, and "

@@ -172,14 +172,14 @@ class Side:
     peak: int = 0
 
 
-def _fresh(submission, sandbox, deadline: float) -> Worker:
+def _fresh_cost_worker(submission, sandbox, deadline: float) -> Worker:
     """A worker for ``submission`` on the CPU, started and answering (a cheap request)."""
     worker = Worker(submission, "cpu", sandbox)
     worker.request({"op": "free", "handle": ""}, timeout=max(1.0, deadline - time.monotonic()))
     return worker
 
 
-def _start_both(session: Session) -> tuple[object, Worker]:
+def _start_cost_workers(session: Session) -> tuple[object, Worker]:
     """The submission's worker and the reference's, both fresh and started side by side.
 
     A notebook's checks run in its own process: there the submission's side is that process.
@@ -190,7 +190,7 @@ def _start_both(session: Session) -> tuple[object, Worker]:
 
     def start(name: str, submission) -> None:
         try:
-            started[name] = _fresh(submission, getattr(student, "sandbox", None), session.deadline)
+            started[name] = _fresh_cost_worker(submission, getattr(student, "sandbox", None), session.deadline)
         except BaseException as error:  # noqa: BLE001 - told in the check's feedback below
             errors.append(error)
 
@@ -209,7 +209,7 @@ def _start_both(session: Session) -> tuple[object, Worker]:
     return started.get("submission", student), started["reference"]
 
 
-def _side(session: Session, worker, kwargs: dict, workload: Workload) -> Side:
+def _cost_side(session: Session, worker, kwargs: dict, workload: Workload) -> Side:
     process = getattr(worker, "process", None)
     pid = meter.worker_pid(process.pid) if process is not None else None
     if pid is None and process is not None:
@@ -222,7 +222,7 @@ def _side(session: Session, worker, kwargs: dict, workload: Workload) -> Side:
     return side
 
 
-def _run(side: Side, x: torch.Tensor, upstream: torch.Tensor) -> None:
+def _timed_cost_run(side: Side, x: torch.Tensor, upstream: torch.Tensor) -> None:
     side.memory.reset()
     start = time.perf_counter()
     side.session.call(handle("cost"), {"x0": x}, args=[{"$tensor": "x0"}], kwargs=side.kwargs, model="cost",
@@ -238,15 +238,15 @@ def check_efficiency(session: Session, key: str) -> Outcome:
     if not meter.available():
         return failed("the efficiency of your code can only be measured on Linux (it reads /proc)")
     workload = WORKLOADS[key]
-    student_worker, reference_worker = _start_both(session)
+    student_worker, reference_worker = _start_cost_workers(session)
     try:
-        reference = _side(session, reference_worker, workload.reference_kwargs, workload)
-        student = _side(session, student_worker, {}, workload)
+        reference = _cost_side(session, reference_worker, workload.reference_kwargs, workload)
+        student = _cost_side(session, student_worker, {}, workload)
         generator = torch.Generator().manual_seed(17)
         x, upstream = (torch.randn(workload.input_shape, generator=generator) for _ in range(2))
         for _ in range(1 + TIMED_RUNS):
             for side in (reference, student):
-                _run(side, x, upstream)
+                _timed_cost_run(side, x, upstream)
     finally:
         reference_worker.close()
         if student_worker is not session.worker:

@@ -7,7 +7,6 @@ the live reference: checked on the example submission, whose mistakes exercise t
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 from pathlib import Path
 
@@ -60,11 +59,9 @@ def test_a_changed_missing_or_extra_golden_file_is_reported(fresh, tmp_path):
 
 
 def _comparable(graded) -> list[tuple]:
-    """(id, score, feedback) with measured times and latencies masked; the feedback only of checks
-    that take values from the reference (the training checks' step counts depend on the machine's
-    speed under their time limits)."""
-    return [(r.id, r.score, re.sub(r"\d+(\.\d+)? (s|ms)\b", "T", r.output) if golden.load(r.id) else "")
-            for r in graded.results]
+    """(id, score, feedback) of every result: grades depend on the code alone, never on the time a
+    check took (the training checks count steps), so nothing needs masking."""
+    return [(r.id, r.score, r.output) for r in graded.results]
 
 
 def test_replayed_values_grade_exactly_as_the_live_reference():
@@ -72,7 +69,6 @@ def test_replayed_values_grade_exactly_as_the_live_reference():
     live = grade(submission, VISIBLE, "cpu", sandbox="off", reference="live")
     replayed = grade(submission, VISIBLE, "cpu", sandbox="off", reference="replay")
     assert _comparable(replayed) == _comparable(live)
-    assert sum(1 for _, _, feedback in _comparable(live) if feedback) >= 40
     assert 0 < sum(r.score for r in live.results) < sum(r.max_score for r in live.results)  # both paths taken
 
 

@@ -17,7 +17,7 @@ import yaml
 from autograder import paths
 from autograder.__main__ import main
 from autograder.checks import CHECKS
-from autograder.grade import grade
+from autograder.grade import STYLE_ID, grade
 from autograder.rubric import CheckRule, Rubric, Tolerance, TrainingSettings, load_rubric
 
 TOLERANCES = {"float32": Tolerance(1e-4, 1e-3), "float64": Tolerance(1e-9, 1e-7)}
@@ -157,8 +157,9 @@ def test_cli_exits_0_when_grading_ran_even_for_0_points_and_writes_gradescope_re
     assert set(data) == {"score", "max_score", "execution_time", "output", "tests"}
     assert data["score"] == 0 and data["max_score"] == len(CHECKS)
     assert isinstance(data["execution_time"], float) and data["execution_time"] >= 0
-    assert [test["name"] for test in data["tests"]] == list(CHECKS)
-    for i, test in enumerate(data["tests"]):
+    assert [test["name"] for test in data["tests"]] == list(CHECKS) + [STYLE_ID]
+    assert "resnet.py: missing" in data["tests"][-1]["output"]  # the clean-code report, worth no points
+    for i, test in enumerate(data["tests"][:-1]):
         assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
         assert (test["score"], test["max_score"], test["status"]) == (0, 1, "failed")
         assert test["visibility"] == ("hidden" if i % 2 else "visible")
@@ -177,7 +178,7 @@ def test_cli_writes_passing_results_for_a_passing_submission(tmp_path, monkeypat
     data = json.loads(results_path.read_text())
     assert (data["score"], data["max_score"]) == (4.0, 4.0)
     assert [(t["name"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in data["tests"]] == [
-        (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS]
+        (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS] + [(STYLE_ID, 0, 0, "passed", "visible")]
 
 
 @pytest.mark.parametrize("case", ["missing folder", "a file", "broken rubric", "rubric missing a check",
@@ -314,7 +315,7 @@ def test_a_notebook_that_cannot_be_read_scores_0_everywhere_with_the_reason_and_
     results_path = tmp_path / "results.json"
     assert main(["grade", str(broken), "--results", str(results_path), "--device", "cpu"]) == 0
     data = json.loads(results_path.read_text())
-    assert data["score"] == 0 and len(data["tests"]) == len(ATTENTION_CHECKS)
+    assert data["score"] == 0 and len(data["tests"]) == len(ATTENTION_CHECKS) + 1  # and the clean-code report
     for test in data["tests"]:
         assert "the notebook cannot be graded: broken.ipynb is not valid JSON" in test["output"]
     assert "is not valid JSON" in data["output"] and "is not valid JSON" in capsys.readouterr().out

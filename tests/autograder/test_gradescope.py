@@ -15,6 +15,7 @@ import pytest
 
 from autograder import paths
 from autograder.__main__ import main
+from autograder.checks import CHECKS
 from autograder.gradescope import PACKAGES, REQUIREMENTS, locate
 
 IMPORT_NAMES = {"yaml": "pyyaml", "sklearn": "scikit-learn"}
@@ -91,8 +92,8 @@ def test_a_submission_graded_in_a_gradescope_layout(package, tmp_path):
     shutil.copytree(paths.ROOT / "examples" / "submission", root / "submission" / "lab3",
                     ignore=shutil.ignore_patterns("__pycache__"))
     results = run_autograder(root)
-    assert (results["score"], results["max_score"]) == (47.0, 60.0)
-    assert len(results["tests"]) == 63 and "Sandbox:" in results["output"]
+    assert (results["score"], results["max_score"]) == (55.75, 60.0)
+    assert len(results["tests"]) == len(CHECKS) + 1 and "Sandbox:" in results["output"]  # and the clean-code report
 
 
 def test_an_upload_without_lab_files_gets_a_results_file_saying_so(package, tmp_path):

@@ -43,7 +43,7 @@ import torch
 from autograder import paths
 from autograder.batch import run_batch, write_gradebook
 from autograder.checks import CHECKS
-from autograder.grade import grade
+from autograder.grade import STYLE_ID, grade
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import namespaces_unavailable
 
@@ -327,7 +327,7 @@ def batch(tmp_path_factory) -> Batch:
 
 
 def scores(batch: Batch, name: str) -> dict[str, float]:
-    return {test["name"]: test["score"] for test in batch.results[name]["tests"]}
+    return {test["name"]: test["score"] for test in batch.results[name]["tests"] if test["name"] != STYLE_ID}
 
 
 def outputs(batch: Batch, name: str) -> dict[str, str]:
@@ -338,8 +338,9 @@ def assert_genuine_results(batch: Batch, name: str) -> None:
     """``name``'s results.json is a grade of the rubric's checks, written by the grader: nothing forged."""
     assert name in batch.results, f"no results.json for {name}; log: {batch.log}\n{batch.progress}"
     data = batch.results[name]
-    tests = data["tests"]
+    tests, style = data["tests"][:-1], data["tests"][-1]
     assert [test["name"] for test in tests] == list(RESNET_CHECKS + ATTENTION_CHECKS)
+    assert (style["name"], style["score"], style["max_score"]) == (STYLE_ID, 0, 0)
     assert all(test["max_score"] == 1 and 0 <= test["score"] <= 1 for test in tests), tests
     assert data["max_score"] == 4 and data["score"] == pytest.approx(sum(test["score"] for test in tests))
     assert "forged" not in json.dumps(data)

@@ -125,6 +125,7 @@ def worker(lab, request):
     with pytest.MonkeyPatch.context() as patch, \
             Worker(lab / "probe", sandbox=Sandbox(request.param, LIMITS)) as confined:
         patch.setenv("LAB3_TEST_API_KEY", "secret")  # as an instructor's shell may hold; read when a worker starts
+        patch.setenv("OMP_WAIT_POLICY", "PASSIVE")
         patch.setenv("OMP_NUM_THREADS", "2")
         yield confined
 
@@ -138,8 +139,9 @@ def isolated(lab):
 
 def test_the_grader_environment_is_passed_on_only_where_python_and_torch_need_it(worker):
     assert call(worker, "environment", "LAB3_TEST_API_KEY") is None
-    assert call(worker, "environment", "OMP_NUM_THREADS") == os.environ["OMP_NUM_THREADS"]
+    assert call(worker, "environment", "OMP_WAIT_POLICY") == os.environ["OMP_WAIT_POLICY"]
     assert call(worker, "environment", "PATH") == os.environ["PATH"]
+    assert call(worker, "environment", "OMP_NUM_THREADS") == "1"  # the worker's own threads, whatever the grader's
 
 
 def test_memory_beyond_the_limit_is_a_memory_error_and_the_worker_goes_on(worker):

@@ -309,3 +309,11 @@ def test_the_text_lists_only_the_first_few_names_and_findings(tmp_path):
     assert "many.py:6:8 F401 `m4` imported but unused" in text and "many.py:7:8" not in text
     assert "... and 3 more findings" in text
     assert len(text.splitlines()) == 1 + 1 + 1 + style.SHOWN + 1
+
+
+def test_the_ruff_pinned_for_the_kit_is_the_one_its_rules_were_chosen_with():
+    """pyproject.toml, the student bundle and the Gradescope image install the same ruff."""
+    from autograder import gradescope, release
+
+    assert f'"{style.RUFF}"' in (paths.ROOT / "pyproject.toml").read_text()
+    assert style.RUFF in release.REQUIREMENTS and style.RUFF in gradescope.REQUIREMENTS

@@ -63,14 +63,16 @@ class Mutation:
 
 @dataclass(frozen=True)
 class Variant:
-    """A correct implementation written differently: it must score full marks on ``checks``."""
+    """A correct implementation written differently: it must score full marks on the whole rubric
+    (graded together with other variants that change other definitions: ``variant_groups``)."""
 
     name: str
     """Readable test id, e.g. ``se_conv1x1``."""
     file: str
     """The lab file it changes, e.g. ``resnet.py``."""
     checks: tuple[str, ...]
-    """Check-id prefixes to grade."""
+    """Check-id prefixes of the components it changes: a failing check of its group that matches
+    one of them points at this variant."""
     definitions: str = ""
     """A file under ``variants/`` whose top-level classes and functions replace the solution's of
     the same names (new ones go before the first replaced one); its imports are added."""
@@ -112,7 +114,8 @@ def replace_definitions(source: str, definitions: str, entry: str) -> str:
         start, end = _span(node)
         text = "".join(new_lines[start:end])
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append(text)
+            if text.strip() not in {line.strip() for line in lines}:  # only the imports the file lacks
+                imports.append(text)
         elif isinstance(node, (ast.ClassDef, ast.FunctionDef)):
             (replaced if node.name in existing else added).append((node.name, text))
         elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):  # not a docstring
@@ -130,18 +133,57 @@ def replace_definitions(source: str, definitions: str, entry: str) -> str:
 
 def apply(entry: Entry, dest: Path) -> Path:
     """Copy ``solutions/*.py`` into ``dest`` and make ``entry``'s change to its file; returns ``dest``."""
+    return apply_all([entry], dest)
+
+
+def apply_all(entries: list[Entry], dest: Path) -> Path:
+    """Copy ``solutions/*.py`` into ``dest`` and make every entry's change, one after the other."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for path in sorted(paths.SOLUTIONS.glob("*.py")):
         shutil.copyfile(path, dest / path.name)
-    target = dest / entry.file
-    assert target.is_file(), f"{entry.name}: no solutions/{entry.file}"
-    source = target.read_text()
-    changed = entry.edit(source)
-    assert changed != source, f"{entry.name}: the edit leaves {entry.file} unchanged"
-    compile(changed, str(target), "exec")  # a syntax error is a broken entry, not a student mistake
-    target.write_text(changed)
+    for entry in entries:
+        target = dest / entry.file
+        assert target.is_file(), f"{entry.name}: no solutions/{entry.file}"
+        source = target.read_text()
+        changed = entry.edit(source)
+        assert changed != source, f"{entry.name}: the edit leaves {entry.file} unchanged"
+        compile(changed, str(target), "exec")  # a syntax error is a broken entry, not a student mistake
+        target.write_text(changed)
     return dest
+
+
+def touched(variant: Variant) -> set[tuple[str, object]]:
+    """What ``variant`` changes in its solution file: (file, line number) of every line it replaces,
+    counting a replaced definition's lines whole, and (file, name) of a definition it adds (the
+    imports it adds go in only where missing: see ``replace_definitions``)."""
+    source = (paths.SOLUTIONS / variant.file).read_text()
+    spans = {node.name: _span(node) for node in ast.parse(source).body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    lines: set[object] = set()
+    if variant.definitions:
+        for node in ast.parse((VARIANTS_DIR / variant.definitions).read_text()).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                lines |= set(range(*spans[node.name])) if node.name in spans else {node.name}
+    for old, _ in variant.patches:
+        if old in source:  # else a snippet of the swapped-in definitions, whose lines are counted above
+            start = source[:source.index(old)].count("\n")
+            lines |= set(range(start, start + old.count("\n") + 1))
+    return {(variant.file, line) for line in lines}
+
+
+def variant_groups(variants: list[Variant]) -> list[list[Variant]]:
+    """The variants in groups whose members change different definitions, so that each group is
+    one submission holding them all: first fit, in list order."""
+    groups: list[tuple[list[Variant], set]] = []
+    for variant in variants:
+        changes = touched(variant)
+        group = next((group for group in groups if not group[1] & changes), None)
+        if group is None:
+            groups.append(([], set()))
+            group = groups[-1]
+        group[0].append(variant)
+        group[1].update(changes)
+    return [members for members, _ in groups]
 
 
 def matches(check_id: str, patterns: tuple[str, ...]) -> bool:
@@ -198,9 +240,14 @@ def assert_mutation_caught(mutation: Mutation, dest: Path) -> None:
             f"no failing check names the known alternative {mutation.alternative!r}:\n{show(failing)}"
 
 
-def assert_full_marks(variant: Variant, dest: Path) -> None:
-    """The correct variant scores full marks on every check it is graded on."""
-    rubric, results = grade_entry(variant, dest)
+def assert_full_marks(variants: list[Variant], dest: Path) -> None:
+    """One submission holding every variant of ``variants`` scores full marks on the whole rubric;
+    a check that loses points names the variants that change its component."""
+    rubric = full_rubric()
+    results = grade(apply_all(variants, dest), rubric, "cpu").results
     lost = [r for r in results if not r.passed]
-    assert not lost, f"{variant.name} lost points:\n{show(lost)}"
-    assert sum(r.score for r in results) == pytest.approx(rubric.total)
+    suspects = {r.id: [v.name for v in variants if matches(r.id, v.checks)] or [v.name for v in variants] for r in lost}
+    assert not lost, "\n".join(f"{r.id} lost points (variants changing it: {', '.join(suspects[r.id])})" for r in lost) + \
+        "\n" + show(lost)
+    assert [r.id for r in results] == list(rubric.checks)
+    assert sum(r.score for r in results) == pytest.approx(rubric.code_points)
