@@ -61,7 +61,7 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
             values with each known alternative of the checks it uses, one at a time, for replay.
     """
     if submission is not None and not (submission / f"{spec.module}.py").is_file():
-        return Outcome(0.0, f"{spec.component}: {spec.module}.py not found in the submission")
+        return Outcome(0.0, f"{spec.component}: {spec.module}.py not found in the submission", stopped=True)
     session = Session(worker, rule.timeout_s, training)
     session.alternatives = alternatives
     try:
@@ -74,19 +74,19 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
                     spec.run(recording, rule)
     except golden.GoldenMissing as error:
         if reference != "replay" or len(alternatives) < 2:
-            return Outcome(0.0, _explain(spec, error))
+            return Outcome(0.0, _explain(spec, error), stopped=True)
         # Only single alternatives are recorded: judge this rare combination without them here.
         outcome = run_check(spec, rule, worker, submission, training, forbidden, reference, golden_folder)
         return Outcome(outcome.fraction, outcome.message + "\n(this self-check cannot judge it with the known "
                        "mistakes of the parts it uses; the instructors' grade does)", outcome.alternatives)
     except Exception as error:  # noqa: BLE001 - whatever happened, the check scores 0 and says why
-        return Outcome(0.0, _explain(spec, error))
+        return Outcome(0.0, _explain(spec, error), stopped=True)
     used = sorted({v for built in session.built for v in violations(built.modules, list(forbidden))})
     if used:
         return Outcome(0.0, f"{spec.component}: the lab asks for a from-scratch implementation, but "
                             f"{'; '.join(used[:3])}")
     fraction = min(1.0, max(0.0, float(outcome.fraction)))
-    return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives))
+    return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives), outcome.stopped)
 
 
 @dataclass
@@ -137,11 +137,11 @@ class Checking:
 
 
 def same_failure(one: Outcome, other: Outcome) -> bool:
-    """Whether two outcomes fail for the same reason, whatever component each names first (a file
+    """Whether two checks stopped for the same reason, whatever component each names first (a file
     missing, a worker that stopped): then the one names no root cause in the other."""
     def reason(outcome: Outcome) -> str:
         return outcome.message.split("\n", 1)[0].split(": ", 1)[-1]
-    return reason(one) == reason(other)
+    return one.stopped and other.stopped and reason(one) == reason(other)
 
 
 def attributed(spec: CheckSpec, outcome: Outcome, failing: dict[str, Outcome], judged: dict[str, str]) -> Outcome:
@@ -160,6 +160,6 @@ def attributed(spec: CheckSpec, outcome: Outcome, failing: dict[str, Outcome], j
         lines = causes + [outcome.message] + [f"({note})" for note in notes]
     else:
         lines = [outcome.message] + [f"({note})" for note in notes]
-    return Outcome(outcome.fraction, "\n".join(lines), outcome.alternatives)
+    return Outcome(outcome.fraction, "\n".join(lines), outcome.alternatives, outcome.stopped)
 
 

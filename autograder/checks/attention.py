@@ -143,4 +143,5 @@ def fewer_channels_than_reduction(session: Session) -> str:
 def attention_errors(session: Session, rule) -> Outcome:
     """Non-positive channels or reduction, or an even CBAM kernel, raise a ValueError naming it;
     batch size 1 and non-square maps work; fewer channels than the reduction floors or raises."""
-    return check_errors(session, ATTENTION_MISUSES, ATTENTION_EDGE_CASES, (fewer_channels_than_reduction,))
+    return check_errors(session, "SEModule and CBAM", ATTENTION_MISUSES, ATTENTION_EDGE_CASES,
+                        (fewer_channels_than_reduction,))

@@ -33,6 +33,8 @@ class Outcome:
     """Feedback: first line a summary, then details."""
     alternatives: tuple[str, ...] = ()
     """Keys of the known alternatives (``autograder.checks.known``) the submission's output matched."""
+    stopped: bool = False
+    """The check could not run to the end (a file missing, the submission raised, the worker died)."""
 
 
 def passed(message: str) -> Outcome:
@@ -304,7 +306,7 @@ def _raised(error: SubmissionError) -> str:
     return f"raised {error.message[:160]}"
 
 
-def check_errors(session: Session, misuses: list[Misuse], edge_cases: list[Case],
+def check_errors(session: Session, component: str, misuses: list[Misuse], edge_cases: list[Case],
                  more: tuple[Callable[[Session], str], ...] = ()) -> Outcome:
     """Invalid arguments are refused with errors that name them, and edge cases (batch size 1,
     non-square images) give the reference's output shapes; ``more``: further edge cases, each
@@ -323,9 +325,9 @@ def check_errors(session: Session, misuses: list[Misuse], edge_cases: list[Case]
     problems += [refusal_problem(session, misuse) for misuse in misuses]
     problems = [problem for problem in problems if problem]
     total = len(misuses) + len(edge_cases) + len(more)
-    return share_passed(total, problems, f"all {len(misuses)} invalid uses raise an error naming the problem, and "
-                                         f"all {len(edge_cases) + len(more)} edge cases work",
-                        "invalid uses and edge cases handled")
+    return share_passed(total, problems, f"{component}: all {len(misuses)} invalid uses raise an error naming the "
+                                         f"problem, and all {len(edge_cases) + len(more)} edge cases work",
+                        f"invalid uses and edge cases of {component} handled")
 
 
 def share_passed(total: int, problems: list[str], all_passed: str, some_passed: str) -> Outcome:

@@ -194,4 +194,4 @@ def gradcam_errors(session: Session, rule) -> Outcome:
     PROBE_CNN.install(session, "cnn")
     session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
     misuses = [_misuse(7, ("class_idx", "7")), _misuse(-1, ("class_idx", "-1")), _misuse([1, 2], ("class_idx",))]
-    return check_errors(session, misuses, [], (zero_dimensional_class, one_non_square_image))
+    return check_errors(session, "GradCAM", misuses, [], (zero_dimensional_class, one_non_square_image))

@@ -200,10 +200,11 @@ def one_image_latency(session: Session) -> str:
 def non_square_flops(session: Session) -> str:
     """measure_flops of a non-square image, relative to a square one as the reference's (a ratio, so
     that a miscount costs points in the FLOPs check only)."""
-    reference = reference_attr("profiler.ModelProfiler")
-    want = golden.reference("FLOPs of the CNN on (3, 12, 20) over those on (3, 16, 16)",
-                            lambda: reference(CNN.build(), "cpu").measure_flops((3, 12, 20)) /
-                            reference(CNN.build(), "cpu").measure_flops((3, 16, 16)))
+    def ratio() -> float:
+        profiler = reference_attr("profiler.ModelProfiler")(CNN.build(), "cpu")
+        return profiler.measure_flops((3, 12, 20)) / profiler.measure_flops((3, 16, 16))
+
+    want = golden.reference("FLOPs of the CNN on (3, 12, 20) over those on (3, 16, 16)", ratio)
     name = profiler_of(session, "edge")
     wide, square = (session.call(method(name, "measure_flops"), args=[size], mode=None).result
                     for size in ([3, 12, 20], [3, 16, 16]))
@@ -222,4 +223,4 @@ def profiler_errors(session: Session, rule) -> Outcome:
     CNN.install(session, "edge")
     misuses = [Misuse("measure_latency(x, num_runs=0)", _latency(0, 2), ("num_runs",)),
                Misuse("benchmark_training(an empty dataloader)", _empty_benchmark, ("dataloader", "batch", "empty"))]
-    return check_errors(session, misuses, [], (one_image_latency, non_square_flops))
+    return check_errors(session, "ModelProfiler", misuses, [], (one_image_latency, non_square_flops))

@@ -164,4 +164,4 @@ RESNET_EDGE_CASES = [
 def resnet_errors(session: Session, rule) -> Outcome:
     """An unknown stem or a wrong number of stages raises a ValueError naming it; batch size 1 and
     non-square inputs work."""
-    return check_errors(session, RESNET_MISUSES, RESNET_EDGE_CASES)
+    return check_errors(session, "ResNet", RESNET_MISUSES, RESNET_EDGE_CASES)

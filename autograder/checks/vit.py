@@ -285,4 +285,4 @@ def vit_errors(session: Session, rule) -> Outcome:
     """Heads that do not split embed_dim, an img_size that patches do not tile, an image of the
     wrong size, an unknown pos_encoding and an odd sinusoidal dim each raise a ValueError naming
     it; batch size 1 and a single token work."""
-    return check_errors(session, VIT_MISUSES, VIT_EDGE_CASES)
+    return check_errors(session, "the Vision Transformer's parts", VIT_MISUSES, VIT_EDGE_CASES)

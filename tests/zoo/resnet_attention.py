@@ -211,7 +211,16 @@ ATTENTION_MUTATIONS = [
              "return x * torch.sigmoid(self.conv(pooled)).data", CBAM + ("part2.cbam_resnet.",), ("part2.cbam.gradients",), "CBAM"),
 ]
 
-MUTATIONS = RESNET_MUTATIONS + ATTENTION_MUTATIONS
+ROBUSTNESS_MUTATIONS = [
+    Mutation("resnet_unknown_stem_taken_as_cifar", "resnet.py",
+             '        if stem not in STEMS:\n            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")\n',
+             "", ("part1.errors",), ("part1.errors",), "ResNet"),
+    Mutation("se_reduction_unchecked", "attention.py",
+             '    if reduction < 1:\n        raise ValueError(f"reduction must be positive, got {reduction}")\n',
+             "", ("part2.errors",), ("part2.errors",), "SEModule(16, 0)"),
+]
+
+MUTATIONS = RESNET_MUTATIONS + ATTENTION_MUTATIONS + ROBUSTNESS_MUTATIONS
 
 PART1 = ("part1.",)
 SE_RESNET = ("part2.se_resnet.",)

@@ -168,7 +168,39 @@ PROFILER_MUTATIONS = [
              '"accuracy": 100.0 * correct / seen,', BENCHMARK, BENCHMARK, "benchmark_training"),
 ]
 
-MUTATIONS = VIT_MUTATIONS + GRADCAM_MUTATIONS + PROFILER_MUTATIONS
+ERRORS = ("part3.errors",)
+
+# Errors and edge cases (the slides' "Manejo adecuado de errores y casos límite"), and efficiency.
+ROBUSTNESS_MUTATIONS = [
+    # An assert instead of a ValueError: python -O skips it, and it names nothing.
+    Mutation("mha_assert_instead_of_value_error", "vit.py",
+             'if embed_dim % num_heads != 0:\n            raise ValueError(f"embed_dim {embed_dim} is not divisible by '
+             'num_heads {num_heads}")',
+             "assert embed_dim % num_heads == 0", ERRORS, ERRORS, "MultiHeadAttention(10, 3)"),
+    # A 48x48 image cut into 3x3 patches by a PatchEmbedding(32, 16): the ViT then fails on a broadcast.
+    Mutation("patch_embedding_takes_any_image_size", "vit.py",
+             "        height, width = x.shape[-2:]\n        if (height, width) != (self.img_size, self.img_size):\n"
+             '            raise ValueError(f"expected images of img_size {self.img_size}x{self.img_size}, '
+             'got {height}x{width}")\n', "", ERRORS, ERRORS, "PatchEmbedding(32, 16, 3, 8) on a 48x48 image"),
+    Mutation("gradcam_class_idx_unchecked", "gradcam.py",
+             "        if bool(((targets < 0) | (targets >= logits.shape[1])).any()):\n"
+             '            raise ValueError(f"class_idx {targets.tolist()} out of range for {logits.shape[1]} classes")\n',
+             "", ("part2.gradcam.errors",), ("part2.gradcam.errors",), "GradCAM"),
+    Mutation("latency_num_runs_unchecked", "profiler.py",
+             '        if num_runs < 1:\n            raise ValueError(f"num_runs must be at least 1, got {num_runs}")\n',
+             "", ("part4.profiler.errors",), ("part4.profiler.errors",), "ModelProfiler"),
+    # One query token at a time in a Python loop: right, but several times slower and hungrier.
+    Mutation("mha_python_loop_over_tokens", "vit.py", ATTENTION_CORE,
+             "        rows = []\n"
+             "        for t in range(tokens):  # one query token at a time\n"
+             "            row = ((q[:, :, t:t + 1] @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, H, 1, T)\n"
+             "            rows.append((self.attn_drop(row) @ v, row))\n"
+             "        out = torch.cat([r[0] for r in rows], dim=2)  # (B, H, T, d)\n"
+             "        weights = torch.cat([r[1] for r in rows], dim=2)  # (B, H, T, T)\n",
+             ("part3.mha.",), ("part3.mha.efficiency",), "MultiHeadAttention"),
+]
+
+MUTATIONS = VIT_MUTATIONS + GRADCAM_MUTATIONS + PROFILER_MUTATIONS + ROBUSTNESS_MUTATIONS
 
 EINSUM_ATTENTION = """\
         weights = (torch.einsum("bhqd,bhkd->bhqk", q, k) * self.scale).softmax(dim=-1)  # (B, H, T, T)
