@@ -2,26 +2,23 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from hypothesis import strategies as st
-from torch import nn
 
 from autograder.checks.common import (
     all_of,
     Case,
     Outcome,
-    check_errors,
     check_gradients,
     check_numerics,
     check_output_shapes,
     check_parameter_counts,
     failed,
     generated,
-    Misuse,
     passed,
     shape_problem,
 )
 from autograder.checks.registry import Registry
+from autograder.checks.robustness import Misuse, check_errors
 from autograder.client import SubmissionError
 from autograder.remote import Session, ref
 

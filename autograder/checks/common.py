@@ -17,7 +17,6 @@ from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed
                              student_calls, transplant_candidates, within)
 from autograder.checks import golden
 from autograder.checks.known import described
-from autograder.client import SubmissionError
 from autograder.remote import Session
 
 Shape = tuple[int, ...]
@@ -269,67 +268,6 @@ def shape_problem(session: Session, case: Case, index: int) -> str:
     return "" if shape == expected else f"{case.label()}: expected output {expected}, got {shape}"
 
 
-REFUSALS = ("ValueError", "TypeError")
-"""The exceptions an invalid argument should raise."""
-
-
-@dataclass(frozen=True)
-class Misuse:
-    """A call a component must refuse: a ValueError (or TypeError) whose message names the problem."""
-
-    label: str
-    """The call, as feedback shows it."""
-    attempt: Callable[[Session], Any]
-    """Makes the call in the worker (a build, or a build and a forward)."""
-    names: tuple[str, ...]
-    """Words one of which the error's message must contain: the argument's name (or its value)."""
-
-
-def refusal_problem(session: Session, misuse: Misuse) -> str:
-    """What is wrong with how the submission refuses ``misuse`` ("" when nothing)."""
-    wanted = f"a ValueError naming {' or '.join(misuse.names)}"
-    try:
-        misuse.attempt(session)
-    except SubmissionError as error:
-        if not set(error.classes or (error.message.split(":")[0],)) & set(REFUSALS):
-            hint = " (an assert is skipped under python -O: raise ValueError)" if error.message.startswith("AssertionError") else ""
-            return f"{misuse.label}: expected {wanted}, got {error.message[:160]}{hint}"
-        if not any(name.lower() in error.message.lower() for name in misuse.names):
-            return f"{misuse.label}: the error should name {' or '.join(misuse.names)}: {error.message[:160]}"
-        return ""
-    return f"{misuse.label}: should raise {wanted}, but it did not"
-
-
-def _raised(error: SubmissionError) -> str:
-    if error.message.startswith("NotImplementedError"):
-        return "not implemented yet" + (f" ({error.where})" if error.where else "")
-    return f"raised {error.message[:160]}"
-
-
-def check_errors(session: Session, component: str, misuses: list[Misuse], edge_cases: list[Case],
-                 more: tuple[Callable[[Session], str], ...] = ()) -> Outcome:
-    """Invalid arguments are refused with errors that name them, and edge cases (batch size 1,
-    non-square images) give the reference's output shapes; ``more``: further edge cases, each
-    returning its problem ("" when none). The share of cases that pass."""
-    problems = []  # the edge cases first: on unfinished code they say what is not implemented yet
-    for index, case in enumerate(edge_cases):
-        try:
-            problems.append(shape_problem(session, case, index))
-        except SubmissionError as error:
-            problems.append(f"{case.label()}: {_raised(error)}")
-    for edge in more:
-        try:
-            problems.append(edge(session))
-        except SubmissionError as error:
-            problems.append(f"{edge.__name__.replace('_', ' ')}: {_raised(error)}")
-    problems += [refusal_problem(session, misuse) for misuse in misuses]
-    problems = [problem for problem in problems if problem]
-    total = len(misuses) + len(edge_cases) + len(more)
-    return share_passed(total, problems, f"{component}: all {len(misuses)} invalid uses raise an error naming the "
-                                         f"problem, and all {len(edge_cases) + len(more)} edge cases work",
-                        f"invalid uses and edge cases of {component} handled")
-
-
 def share_passed(total: int, problems: list[str], all_passed: str, some_passed: str) -> Outcome:
     """Credit for the ``total - len(problems)`` configurations that passed: ``all_passed`` when all
     did, else "OK/TOTAL ``some_passed``" and the first problems."""
@@ -449,7 +387,8 @@ def with_alternatives(model: nn.Module, keys: tuple[str, ...]) -> nn.Module:
 
 def _reference_side(case: Case, seed: int, prepare: Optional[Callable[[nn.Module], None]], key: str,
                     alternatives: tuple[str, ...] = ()):
-    """(live reference module or None, its weights, its layer calls, the modules passed in).
+    """(live reference module or None, its weights, its layer calls, the modules passed in, what it
+    computed on the input its layers were listed with: ``Traced``).
 
     The weights' description is recorded under ``key``; the layers, whose execution order a
     known alternative may change, under ``key`` and the alternatives.

@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks.common import Misuse, Outcome, Provided, check_errors, close, failed, max_error, passed, reference_attr
+from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
+from autograder.checks.robustness import Misuse, check_errors
 from autograder.remote import Session, handle, ref
 
 registry = Registry()

@@ -5,9 +5,10 @@ import logging
 
 import torch
 
-from autograder.checks.common import Misuse, Outcome, Provided, check_errors, digits, failed, passed, reference_attr
+from autograder.checks.common import Outcome, Provided, digits, failed, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
+from autograder.checks.robustness import Misuse, check_errors
 from autograder.remote import Session, handle, ref
 
 registry = Registry()

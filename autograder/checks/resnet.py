@@ -14,13 +14,12 @@ from autograder.checks.common import (
     check_gradients,
     check_numerics,
     check_output_shapes,
-    check_errors,
     check_parameter_counts,
     generated,
-    Misuse,
     passed,
 )
 from autograder.checks.registry import Registry
+from autograder.checks.robustness import Misuse, check_errors
 from autograder.remote import Session, ref
 
 registry = Registry()

@@ -1,18 +1,14 @@
 """Checks for vit.py: patch embedding, multi-head attention, encoder block, positions, ViT (Part 3)."""
 from __future__ import annotations
 
-import math
 
 import torch
-import torch.nn.functional as F
 from hypothesis import strategies as st
-from torch import nn
 
 from autograder.checks.common import (
     all_of,
     Case,
     Outcome,
-    check_errors,
     check_gradients,
     check_numerics,
     check_output_shapes,
@@ -21,13 +17,13 @@ from autograder.checks.common import (
     failed,
     generated,
     max_error,
-    Misuse,
     passed,
     reference_attr,
     transplanted,
 )
 from autograder.checks import golden
 from autograder.checks.registry import Registry
+from autograder.checks.robustness import Misuse, check_errors
 from autograder.remote import Session, ref
 
 registry = Registry()

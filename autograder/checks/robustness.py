@@ -1,0 +1,74 @@
+"""The errors checks' building blocks: invalid uses a component must refuse, and edge cases.
+
+The slides grade "Manejo adecuado de errores y casos límite": an invalid argument must raise a
+``ValueError`` (or ``TypeError``) whose message names it, and batch size 1, non-square images and
+the like must work. Each part's errors check lists its cases and calls ``check_errors``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from autograder.checks.common import Case, Outcome, shape_problem, share_passed
+from autograder.client import SubmissionError
+from autograder.remote import Session
+
+REFUSALS = ("ValueError", "TypeError")
+"""The exceptions an invalid argument should raise."""
+
+
+@dataclass(frozen=True)
+class Misuse:
+    """A call a component must refuse: a ValueError (or TypeError) whose message names the problem."""
+
+    label: str
+    """The call, as feedback shows it."""
+    attempt: Callable[[Session], Any]
+    """Makes the call in the worker (a build, or a build and a forward)."""
+    names: tuple[str, ...]
+    """Words one of which the error's message must contain: the argument's name (or its value)."""
+
+
+def refusal_problem(session: Session, misuse: Misuse) -> str:
+    """What is wrong with how the submission refuses ``misuse`` ("" when nothing)."""
+    wanted = f"a ValueError naming {' or '.join(misuse.names)}"
+    try:
+        misuse.attempt(session)
+    except SubmissionError as error:
+        if not set(error.classes or (error.message.split(":")[0],)) & set(REFUSALS):
+            hint = " (an assert is skipped under python -O: raise ValueError)" if error.message.startswith("AssertionError") else ""
+            return f"{misuse.label}: expected {wanted}, got {error.message[:160]}{hint}"
+        if not any(name.lower() in error.message.lower() for name in misuse.names):
+            return f"{misuse.label}: the error should name {' or '.join(misuse.names)}: {error.message[:160]}"
+        return ""
+    return f"{misuse.label}: should raise {wanted}, but it did not"
+
+
+def _raised(error: SubmissionError) -> str:
+    if error.message.startswith("NotImplementedError"):
+        return "not implemented yet" + (f" ({error.where})" if error.where else "")
+    return f"raised {error.message[:160]}"
+
+
+def check_errors(session: Session, component: str, misuses: list[Misuse], edge_cases: list[Case],
+                 more: tuple[Callable[[Session], str], ...] = ()) -> Outcome:
+    """Invalid arguments are refused with errors that name them, and edge cases (batch size 1,
+    non-square images) give the reference's output shapes; ``more``: further edge cases, each
+    returning its problem ("" when none). The share of cases that pass."""
+    problems = []  # the edge cases first: on unfinished code they say what is not implemented yet
+    for index, case in enumerate(edge_cases):
+        try:
+            problems.append(shape_problem(session, case, index))
+        except SubmissionError as error:
+            problems.append(f"{case.label()}: {_raised(error)}")
+    for edge in more:
+        try:
+            problems.append(edge(session))
+        except SubmissionError as error:
+            problems.append(f"{edge.__name__.replace('_', ' ')}: {_raised(error)}")
+    problems += [refusal_problem(session, misuse) for misuse in misuses]
+    problems = [problem for problem in problems if problem]
+    total = len(misuses) + len(edge_cases) + len(more)
+    return share_passed(total, problems, f"{component}: all {len(misuses)} invalid uses raise an error naming the "
+                                         f"problem, and all {len(edge_cases) + len(more)} edge cases work",
+                        f"invalid uses and edge cases of {component} handled")
