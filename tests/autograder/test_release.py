@@ -95,6 +95,7 @@ def test_the_bundle_has_no_hidden_check(bundle):
     hidden = sorted(hidden_registry.checks)
     assert hidden == sorted(c for c in RUBRIC.checks if c not in VISIBLE)
     assert not (bundle / "autograder" / "checks" / "hidden.py").exists()
+    assert not (bundle / "autograder" / "checks" / "alternatives.py").exists()  # the known mistakes' code
     source = (paths.ROOT / "autograder" / "checks" / "hidden.py").read_text()
     names = re.findall(r"^def (\w+)", source, re.M) + ["zero_branch"]
     found = [(p.relative_to(bundle), word) for p, text in texts(bundle).items() for word in hidden + names if word in text]
