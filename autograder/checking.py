@@ -128,10 +128,13 @@ class Checking:
         alternatives = tuple(matched) if self.rubric.one_penalty_per_mistake else ()
         outcome = run_check(spec, self.rule(check_id), self.worker, self.submission, self.rubric.training,
                             self.forbidden, self.reference, self.golden_folder, alternatives)
+        judged = {key: matched[key] for key in alternatives}
         own_file_missing = self.submission is not None and not (self.submission / f"{spec.module}.py").is_file()
+        # A root cause is a failing check this one builds on whose mistake was not judged with, and
+        # that did not stop for the very reason this one did.
         causes = {} if own_file_missing else {used: failed for used, failed in failing.items()
-                                              if not same_failure(failed, outcome)}
-        self.outcomes[check_id] = attributed(spec, outcome, causes, {k: matched[k] for k in alternatives})
+                                              if used not in judged.values() and not same_failure(failed, outcome)}
+        self.outcomes[check_id] = attributed(spec, outcome, causes, judged)
         self._running.discard(check_id)
         return self.outcomes[check_id]
 

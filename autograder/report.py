@@ -20,7 +20,8 @@ from autograder.rubric import VISIBILITIES
 EPS = 1e-9
 """Slack when deciding whether a score is full marks."""
 MAX_DETAIL_LINES = 10
-"""Output lines shown under a failing check in the terminal report, after its first line."""
+"""Output lines shown under a failing check (or a report worth no points, such as the clean-code
+report) in the terminal report, after its first line."""
 MAX_LINE_CHARS = 300
 """Characters shown of one output line in the terminal report."""
 
@@ -142,7 +143,7 @@ def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[st
             first, *details = _clean_lines(r.output) or [""]
             head = f"  [{'PASS' if r.passed else 'FAIL'}]  {_fraction(r.score, r.max_score).rjust(score_width)}  "
             lines.append(f"{head}{r.id.ljust(id_width)}  {first}".rstrip())
-            if not r.passed:
+            if not r.passed or r.max_score == 0:  # a failing check, or a report worth no points
                 shown = details[:MAX_DETAIL_LINES]
                 lines += [f"{indent}{line}".rstrip() for line in shown]
                 if len(details) > len(shown):

@@ -161,3 +161,11 @@ def test_format_report_bounds_any_output(chunks):
     assert len(lines) <= 6 + 1 + report.MAX_DETAIL_LINES + 1 + 2
     # one escaped character may take up to 10 columns; the cut happens after escaping
     assert all(len(line) <= 80 + report.MAX_LINE_CHARS for line in lines)
+
+
+def test_a_report_worth_no_points_shows_its_details_though_it_passes():
+    """The clean-code report (0 points) is read for its details: they are shown."""
+    style = CheckResult("code.style", 0.0, 0.0, "Clean code: docstrings 3/4\n  resnet.py: docstrings 3/4", "visible")
+    passing = CheckResult("part1.x.shapes", 1.0, 1.0, "all fine\nhidden detail", "visible")
+    text = format_report([passing, style], "Lab 3")
+    assert "  resnet.py: docstrings 3/4" in text and "hidden detail" not in text
