@@ -374,8 +374,10 @@ vit_results = experiment("vit")
 # %% [markdown]
 # ### Training your models
 #
-# The grader trains a small CNN of your BasicBlocks and a small ViT of your parts on the digits: the
-# loss must fall and the held-out accuracy must reach the rubric's threshold.
+# The grader trains a small CNN of your BasicBlocks and a small ViT of your parts on the digits until a
+# validation split reaches the rubric's target (or a step limit): the loss must fall and a separate
+# held-out split must reach the rubric's threshold. Everything is counted in steps, so the result does
+# not depend on how fast or busy your machine is.
 
 # %% tests part4.training
 
