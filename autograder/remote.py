@@ -94,7 +94,7 @@ class Session:
         """Everything this check built in the worker (for the from-scratch rule)."""
         self.alternatives: tuple[str, ...] = ()
         """Known alternatives (``autograder.checks.known``) the reference takes in this check: the
-        student's known mistakes in a component this one uses (see ``autograder.grade``)."""
+        student's known mistakes in a component this one uses (see ``autograder.checking``)."""
 
     def _send(self, header: dict, tensors: Optional[dict] = None):
         remaining = self.deadline - time.monotonic()
