@@ -25,7 +25,7 @@ from autograder.rubric import DEFAULT_TIMEOUT_S, CheckRule, Rubric, TrainingSett
 def _explain(spec: CheckSpec, error: Exception) -> str:
     """One line of feedback for a check that could not run to the end."""
     if isinstance(error, SubmissionError):
-        if error.kind == "request":
+        if error.kind in ("request", "output"):
             return f"{spec.component}: {error.message}"
         if error.message.startswith("NotImplementedError"):
             where = f" ({error.where})" if error.where else ""

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from autograder import paths
-from autograder.golden_files import SHOWN, stale, visible_rubric
+from autograder.golden_files import SHOWN, stale, up_to_date, visible_rubric
 from autograder.rubric import Rubric, whole
 from autograder.style import RUFF
 
@@ -64,7 +64,10 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty; give a new folder")
     _check_visibility(rubric)
-    if check_golden:
+    recorded_from_these = up_to_date() and rubric_text == (paths.ROOT / "grading.yml").read_text(encoding="utf-8")
+    if check_golden and not recorded_from_these:
+        print("The sources changed since golden/ was recorded: recording afresh to compare (about a minute)...",
+              file=sys.stderr, flush=True)
         problems = stale(rubric)
         if problems:
             raise ReleaseError("golden/ is stale (run `python -m autograder golden`): " + "; ".join(problems[:3]))

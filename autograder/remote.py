@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from autograder.client import Worker, WorkerFailure, WorkerTimeout
+from autograder.client import SubmissionError, Worker, WorkerFailure, WorkerTimeout
 from autograder.rubric import TrainingSettings
 
 
@@ -167,8 +167,36 @@ class Session:
             missing_grads=list(grads.get("missing", [])),
         )
 
-    def forward(self, name: str, *inputs: torch.Tensor, **options) -> Forward:
-        """Call the module kept as ``name`` on positional tensor inputs ``x0, x1, ...``."""
+    def forward(self, name: str, *inputs: torch.Tensor, returns: Any = torch.Tensor, **options) -> Forward:
+        """Call the module kept as ``name`` on positional tensor inputs ``x0, x1, ...``.
+
+        ``returns``: what the lab's forward returns, ``torch.Tensor`` or a tuple of such templates
+        (``(torch.Tensor, torch.Tensor)`` for output and attention weights); any other result
+        raises ``SubmissionError`` saying what was expected. None: no expectation.
+        """
         tensors = {f"x{i}": t for i, t in enumerate(inputs)}
         args = [{"$tensor": f"x{i}"} for i in range(len(inputs))]
-        return self.call(handle(name), tensors, args=args, model=name, **options)
+        answer = self.call(handle(name), tensors, args=args, model=name, **options)
+        if returns is not None and not matches(answer.result, returns):
+            extra = (" Return only the output here: the modules built on this one take it as a tensor."
+                     if returns is torch.Tensor and isinstance(answer.result, (tuple, list)) else "")
+            raise SubmissionError(f"forward should return {described(returns)}; yours returns "
+                                  f"{described(answer.result)}.{extra}", kind="output")
+        return answer
+
+
+def matches(value: Any, template: Any) -> bool:
+    """Whether ``value`` has the structure of ``template``: ``torch.Tensor``, or a tuple of templates."""
+    if template is torch.Tensor:
+        return isinstance(value, torch.Tensor)
+    # A worker's reply carries tuples as lists.
+    return isinstance(value, (tuple, list)) and len(value) == len(template) and all(map(matches, value, template))
+
+
+def described(value: Any) -> str:
+    """A value's (or a template's) structure in words: "a tensor", "2 values (a tensor, None)"."""
+    if value is torch.Tensor or isinstance(value, torch.Tensor):
+        return "a tensor"
+    if isinstance(value, (tuple, list)):
+        return f"{len(value)} values ({', '.join(described(v) for v in value)})"
+    return "None" if value is None else f"a {type(value).__name__}"

@@ -86,6 +86,15 @@ def _cbam_channel_from_average(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor
     return cbam.spatial_attention(gated)
 
 
+def _patches_reshaped(embedding: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    grid = embedding.proj(x)  # (B, D, S/P, S/P)
+    return grid.flatten(2).reshape(grid.shape[0], -1, grid.shape[1])
+
+
+def _patches_column_major(embedding: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return embedding.proj(x).transpose(2, 3).flatten(2).transpose(1, 2)
+
+
 def _scale(of: str) -> Callable[[nn.Module], None]:
     def edit(mha: nn.Module) -> None:
         mha.scale = {"embed_dim": mha.embed_dim ** -0.5, "none": 1.0, "head_dim": 1.0 / mha.head_dim}[of]
@@ -121,6 +130,8 @@ def _alternatives() -> dict[str, Alternative]:
         "se.gate_only": Alternative("attention.SEModule", _se_gate_only),
         "cbam.spatial_first": Alternative("attention.CBAM", _cbam_spatial_first),
         "cbam.channel_from_average_only": Alternative("attention.CBAM", _cbam_channel_from_average),
+        "patch_embedding.reshaped_not_transposed": Alternative("vit.PatchEmbedding", _patches_reshaped),
+        "patch_embedding.column_major": Alternative("vit.PatchEmbedding", _patches_column_major),
         "mha.scale_embed_dim": Alternative("vit.MultiHeadAttention", edit=_scale("embed_dim")),
         "mha.no_scale": Alternative("vit.MultiHeadAttention", edit=_scale("none")),
         "mha.scale_head_dim": Alternative("vit.MultiHeadAttention", edit=_scale("head_dim")),

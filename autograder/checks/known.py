@@ -22,6 +22,9 @@ KNOWN: dict[str, str] = {
     "cbam.spatial_first": "spatial attention applied before channel attention (CBAM is channel first)",
     "cbam.channel_from_average_only": "channel attention from average pooling only (plain SE; CBAM adds the "
                                       "max-pooled descriptor)",
+    "patch_embedding.reshaped_not_transposed": "(B, D, N) reshaped to (B, N, D) instead of transposed: each token "
+                                               "mixes the channels of several patches",
+    "patch_embedding.column_major": "patches numbered column by column (W before H); the slides number them row by row",
     "mha.scale_embed_dim": "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)",
     "mha.no_scale": "scores not scaled (the slides divide by sqrt(d_k))",
     "mha.scale_head_dim": "scores scaled by 1/head_dim instead of 1/sqrt(head_dim)",

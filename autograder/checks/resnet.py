@@ -66,9 +66,12 @@ def shape_cases(kind: BlockKind, count: int) -> list[Case]:
 
 
 def numeric_cases(kind: BlockKind) -> list[Case]:
-    """With a projection shortcut (stride 2, more channels) and with the identity."""
+    """With a projection shortcut (stride 2, more channels) and with the identity; a bottleneck's
+    second case keeps its channels but has stride 2 too, so that each case tells the stride's
+    place (a known alternative) apart. Their identity shortcut is graded with ResNet's numerics."""
     width = 6 * kind.expansion
-    return [block_case(kind, 2, 4, 6, 2, 7), block_case(kind, 2, width, 6, 1, 5)]
+    stride = 2 if kind.expansion > 1 else 1
+    return [block_case(kind, 2, 4, 6, 2, 7), block_case(kind, 2, width, 6, stride, 6 if stride > 1 else 5)]
 
 
 VARIANTS: dict[str, tuple[str, ...]] = {

@@ -54,6 +54,7 @@ EXAMPLES = {
     "resnet.PreActBottleneckBlock": ((4, 6, 2, torch.nn.Conv2d(4, 24, 1, stride=2)), (2, 4, 7, 7)),
     "attention.SEModule": ((8, 2), (2, 8, 5, 5)),
     "attention.CBAM": ((8, 2), (2, 8, 5, 5)),
+    "vit.PatchEmbedding": ((8, 2, 3, 4), (2, 3, 8, 8)),
     "vit.MultiHeadAttention": ((16, 4), (2, 5, 16)),
     "vit.TransformerEncoderBlock": ((16, 4), (2, 5, 16)),
 }

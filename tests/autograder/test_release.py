@@ -146,3 +146,20 @@ def test_a_rubric_that_disagrees_with_where_checks_live_is_refused(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(ReleaseError, match="not empty"):
         release(tmp_path / "full", RUBRIC, RUBRIC_TEXT, check_golden=False)
+
+
+def test_release_records_golden_afresh_only_when_its_sources_changed(tmp_path, monkeypatch):
+    import autograder.release as releasing
+
+    recorded = []
+    monkeypatch.setattr(releasing, "stale", lambda rubric: recorded.append(rubric) or [])
+    monkeypatch.setattr(releasing, "released_notebook", lambda *args: None)  # nbgrader: tested above
+    monkeypatch.setattr(releasing, "up_to_date", lambda: True)
+    release(tmp_path / "same", RUBRIC, RUBRIC_TEXT)
+    assert recorded == []
+    release(tmp_path / "other_rubric", RUBRIC, RUBRIC_TEXT + "\n# changed\n")
+    assert len(recorded) == 1
+    monkeypatch.setattr(releasing, "up_to_date", lambda: False)
+    monkeypatch.setattr(releasing, "stale", lambda rubric: ["part3.vit.numerics.pt: 'x' differs"])
+    with pytest.raises(ReleaseError, match="golden/ is stale .*part3.vit.numerics"):
+        release(tmp_path / "changed", RUBRIC, RUBRIC_TEXT)

@@ -57,6 +57,12 @@ PATCH_FLATTEN = "return x.flatten(2).transpose(1, 2)  # (B, D, N) -> (B, N, D)"
 FIXED_POSITIONS = 'self.register_buffer("pos_embed", sinusoidal_position_table(num_tokens, embed_dim)[None])'
 
 VIT_MUTATIONS = [
+    # The attention weights returned always, as the slides' code does when asked for them: the
+    # encoder block built on it then fails with a TypeError, so the MHA's checks must say so first.
+    Mutation("mha_always_returns_weights", "vit.py", "return (out, weights) if return_attention else out",
+             "return out, weights", MHA, ("part3.mha.shapes", "part3.mha.numerics"),
+             "forward should return a tensor; yours returns 2 values (a tensor, a tensor)",
+             more=(("        if return_attention:\n            weights = ", "        if True:\n            weights = "),)),
     Mutation("mha_scores_not_scaled", "vit.py", SCALE, "self.scale = 1.0", MHA, ("part3.mha.numerics",),
              "MultiHeadAttention", "scores not scaled (the slides divide by sqrt(d_k))"),
     Mutation("mha_scaled_by_embed_dim", "vit.py", SCALE, "self.scale = self.embed_dim**-0.5", MHA,
@@ -103,7 +109,12 @@ VIT_MUTATIONS = [
     # The right shape from the wrong axes: (B, D, N) viewed as (B, N, D) mixes patches and channels.
     Mutation("patch_tokens_reshaped_not_transposed", "vit.py", PATCH_FLATTEN,
              "return x.flatten(2).reshape(x.shape[0], -1, x.shape[1])  # (B, D, N) viewed as (B, N, D)",
-             PATCH, ("part3.patch_embedding.numerics",), "PatchEmbedding"),
+             PATCH, ("part3.patch_embedding.numerics",), "PatchEmbedding",
+             "(B, D, N) reshaped to (B, N, D) instead of transposed"),
+    # The patch grid read column by column: x.transpose(2, 3) before flattening (W before H).
+    Mutation("patch_tokens_column_major", "vit.py", PATCH_FLATTEN,
+             "return x.transpose(2, 3).flatten(2).transpose(1, 2)  # (B, D, N), N column-major",
+             PATCH, ("part3.patch_embedding.numerics",), "PatchEmbedding", "patches numbered column by column"),
 ]
 
 # Snippets of solutions/gradcam.py.
