@@ -6,7 +6,7 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from autograder import paths
 
@@ -68,16 +68,38 @@ def run_check(args: argparse.Namespace) -> int:
     from autograder.golden_files import visible_rubric
     from autograder.grade import grade
     from autograder.report import format_report
+    from autograder.selection import SelectionError, selected
 
     visible = visible_rubric(rubric)
-    graded = grade(submission, visible, device, sandbox="off", reference="replay", threads=args.threads)
-    print(format_report(graded.reported, f"Lab 3 self-check: {submission} ({device}), the visible checks", graded.notes))
+    try:
+        chosen = selected(visible, args.only)
+    except SelectionError as error:
+        print(f"error: --only {error}", file=sys.stderr)
+        return 2
+    what = f"{len(chosen.checks)} of the visible checks" if args.only else "the visible checks"
+    graded = grade(submission, chosen, device, sandbox="off", reference="replay", threads=args.threads,
+                   progress=_progress_printer(args.progress), show_prints=True, style=not args.only)
+    print(format_report(graded.reported, f"Lab 3 self-check: {submission} ({device}), {what}", graded.notes,
+                        show_prints=True))
     hidden = len(rubric.checks) - len(visible.checks)
     if hidden:
         print(f"{hidden} more checks run when instructors grade, after the due date.")
-    elif importlib.util.find_spec("autograder.checks.hidden") is None:  # a student copy
+    elif student_copy():
         print("More checks run when instructors grade, after the due date.")
     return 0
+
+
+def _progress_printer(wanted: Optional[bool]):
+    """A ``grade`` progress callback writing a line per finished check to stderr: when ``wanted``,
+    or (None) when stderr is a terminal; else None."""
+    if wanted is False or (wanted is None and not sys.stderr.isatty()):
+        return None
+
+    def show(result, done: int, total: int) -> None:
+        mark = "PASS" if result.passed else "FAIL"
+        print(f"[{done:>{len(str(total))}}/{total}] {mark} {result.score:.2f}/{result.max_score:.2f} {result.id} "
+              f"({result.seconds:.1f} s)", file=sys.stderr, flush=True)
+    return show
 
 
 def run_notebook(args: argparse.Namespace) -> int:
@@ -275,6 +297,11 @@ def _grade_parser(parser: argparse.ArgumentParser) -> None:
 def _check_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default="skeletons",
                         help="your work: a folder laid out like skeletons/ (default: skeletons), or a .ipynb notebook")
+    parser.add_argument("--only", action="append", default=[], metavar="PART",
+                        help="check only this part or component (repeatable): a check id or its start (part3.mha), "
+                             "a name in it (mha, basic_block), or a class (MultiHeadAttention)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a line per check as it finishes (default: when the terminal shows it)")
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
@@ -318,11 +345,24 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
 }
 
 
+STUDENT_COMMANDS = ("check",)
+"""What works in a student copy: every other command grades against, or builds from, solutions/."""
+
+
+def student_copy() -> bool:
+    """Whether this is a student's bundle: the checks graded after the due date are not in it."""
+    return importlib.util.find_spec("autograder.checks.hidden") is None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description="Lab 3 kit tools")
+    student = student_copy()
+    description = ("Lab 3 self-check (a student copy: grading and the instructors' tools need the reference "
+                   "solutions, which it does not have)" if student else "Lab 3 kit tools")
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, setup, help_text) in COMMANDS.items():
-        setup(sub.add_parser(name, help=help_text))
+        if name in STUDENT_COMMANDS or not student:
+            setup(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
     return COMMANDS[args.command][0](args)
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ STDERR_TAIL_BYTES = 2000
 """Bytes of the worker's last output quoted in feedback."""
 OUTPUT_KEPT_BYTES = 64 * 1024
 """Bytes of the worker's output kept in memory; the rest is counted and dropped."""
+PRINTS_SETTLE_S = 0.2
+"""How long reading a check's prints waits for the output pipe to be drained."""
 EXIT_GRACE_S = 2.0
 """How long a worker whose pipe closed may take to finish exiting, so that its own exit code is seen."""
 
@@ -92,6 +96,22 @@ class OutputTail:
         with self._lock:
             return bytes(self._kept[-size:]).decode("utf-8", "replace").strip()
 
+    def since(self, offset: int) -> str:
+        """What arrived after the first ``offset`` bytes (as much of it as is kept), once the pipe
+        holds nothing more: output written before a reply is read before the reply's caller asks."""
+        deadline = time.monotonic() + PRINTS_SETTLE_S
+        while time.monotonic() < deadline and self._thread.is_alive() and self._pending():
+            time.sleep(0.002)
+        with self._lock:
+            new = min(self.total - offset, len(self._kept))
+            return bytes(self._kept[len(self._kept) - new:]).decode("utf-8", "replace") if new > 0 else ""
+
+    def _pending(self) -> bool:
+        try:
+            return bool(select.select([self._stream], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
     def close(self) -> None:
         self._thread.join(1.0)
         try:
@@ -143,6 +163,17 @@ class Worker:
             start_new_session=True,  # its own process group: kill() also ends processes it forked
         )
         self._output = OutputTail(self.process.stderr)
+
+    def output_mark(self) -> tuple[int, int]:
+        """Where the worker's output stands now, for ``output_since``."""
+        return (id(self._output), self._output.total) if self._output is not None else (0, 0)
+
+    def output_since(self, mark: tuple[int, int]) -> str:
+        """What the worker (the submission's prints, mostly) wrote after ``mark``; after a restart,
+        what the new worker wrote."""
+        if self._output is None:
+            return ""
+        return self._output.since(mark[1] if mark[0] == id(self._output) else 0)
 
     def stderr_tail(self, wait_s: float = 0.0) -> str:
         """The last bytes the worker (and the submission's prints) wrote to stderr."""

@@ -6,7 +6,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -23,6 +23,11 @@ from autograder.worker import LAB_MODULES
 
 NOTEBOOK_CODE = "_notebook_cells.py"
 """A notebook's code cells as one file, written beside its extracted modules for the style report."""
+SELF_CHECK_NOTE = ("Your code ran in a process of its own, as when instructors grade; there it also runs in a "
+                   "sandbox, with time and memory limits.")
+"""The first note of a self-check's report, in place of the sandbox's."""
+PRINTED_LINES_KEPT = 20
+"""Lines of the submission's prints kept per check."""
 NOTEBOOK_LOAD_TIMEOUT_S = 120.0
 """Seconds a worker may take to load a notebook's definitions before the checks start."""
 
@@ -65,29 +70,40 @@ def resolve_device(device: str) -> str:
 
 
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
-          reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1) -> Graded:
+          reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1,
+          progress: Optional[Callable[[CheckResult, int, int], None]] = None, show_prints: bool = False,
+          style: bool = True) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
     skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
 
     ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits. ``reference``
     and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``).
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
+    ``progress(result, done, total)`` is called as each check finishes. Each result keeps what the
+    submission printed while it ran; unless ``show_prints``, a note says the report leaves them out.
+    ``style``: whether to add the clean-code report.
     """
-    checking = {"reference": reference, "golden_folder": golden_folder}
+    checking = {"reference": reference, "golden_folder": golden_folder, "progress": progress, "style": style}
     submission = Path(submission).resolve()
     device = resolve_device(device)
     confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
-    notes = [confinement.note(device)]
+    notes = [SELF_CHECK_NOTE if show_prints and sandbox == "off" else confinement.note(device)]
     with torch_threads(threads):
         if not (submission.is_file() and submission.suffix == ".ipynb"):
-            return _grade_folder(submission, rubric, device, confinement, notes, False, checking, threads)
-        with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
-            try:
-                notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
-                (Path(folder) / NOTEBOOK_CODE).write_text(code_cells(submission), encoding="utf-8")
-            except NotebookError as error:
-                return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
-            return _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
+            graded = _grade_folder(submission, rubric, device, confinement, notes, False, checking, threads)
+        else:
+            with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
+                try:
+                    notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
+                    (Path(folder) / NOTEBOOK_CODE).write_text(code_cells(submission), encoding="utf-8")
+                except NotebookError as error:
+                    return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
+                graded = _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
+    printed = sum(len(r.printed.splitlines()) for r in graded.results)
+    if printed and not show_prints:
+        graded.notes.append(f"Your code printed {printed} line(s) while it was graded; prints are left out of "
+                            "this report (`python -m autograder check` shows them).")
+    return graded
 
 
 @contextlib.contextmanager
@@ -104,6 +120,7 @@ def torch_threads(threads: int) -> Iterator[None]:
 def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
                   notebook: bool, checking: dict, threads: int) -> Graded:
     results = []
+    progress, style = checking.pop("progress"), checking.pop("style")
     with Worker(folder, device, sandbox, threads) as worker:
         if notebook:
             notes += _notebook_errors(worker)
@@ -111,13 +128,17 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
         for check_id, rule in rubric.checks.items():
             spec = CHECKS[check_id]
             start = time.perf_counter()
+            mark = worker.output_mark()
             outcome = run.outcome(check_id)
             message = outcome.message
             if outcome.fraction < 1:
                 message += f"\nSee the slides: {spec.hint}"
+            printed = "\n".join(worker.output_since(mark).splitlines()[-PRINTED_LINES_KEPT:])
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
-                                       rule.visibility, time.perf_counter() - start))
-    return Graded(results, notes, style_result(folder, notebook, rubric.style_points))
+                                       rule.visibility, time.perf_counter() - start, printed))
+            if progress is not None:
+                progress(results[-1], len(results), len(rubric.checks))
+    return Graded(results, notes, style_result(folder, notebook, rubric.style_points) if style else None)
 
 
 STYLE_ID = "code.style"

@@ -336,12 +336,16 @@ def _tests(build: Build, cell: TemplateCell, args: list[str]) -> None:
     shown = [c for c in checks if build.rubric.checks[c].visibility == "visible"]
     hidden = [c for c in checks if c not in shown]
     points = whole(math.fsum(build.rubric.checks[c].points for c in checks))
-    lines = [f"# {_points_text(points)}" + ("; more checks run when the lab is graded." if hidden else "."),
-             "from autograder.selfcheck import assert_check"]
+    later = whole(math.fsum(build.rubric.checks[c].points for c in hidden))
+    when = "" if not hidden else ", all graded after the due date" if not shown else \
+        f"; {_points_text(later)} of them graded after the due date"
+    lines = [f"# {_points_text(points)}{when}.",
+             "from autograder.selfcheck import assert_check" + (", graded_after_due_date" if hidden else "")]
     if shown:
         lines += ["", *[f'assert_check("{c}", globals())' for c in shown]]
     if hidden:
-        lines += [HIDDEN_BEGIN, *[f'assert_check("{c}", globals())' for c in hidden], HIDDEN_END]
+        lines += [f"graded_after_due_date({len(hidden)}, {later}, shown={len(shown)})",
+                  HIDDEN_BEGIN, *[f'assert_check("{c}", globals())' for c in hidden], HIDDEN_END]
     grade_id = "tests-" + args[0].replace(".", "-")
     build.cells.append(_nbgrader(new_code_cell("\n".join(lines)), grade_id, grade=True, locked=True, points=points))
 
@@ -406,6 +410,12 @@ def _summary(build: Build) -> str:
             how = "checks" if cell.cell_type == "code" else "by hand"
             rows.append(f"| `{meta['grade_id']}` ({how}) | {meta['points']} |")
     rows.append(f"| **total** | **{whole(build.rubric.total)}** |")
+    hidden = [rule.points for rule in build.rubric.checks.values() if rule.visibility != "visible"]
+    if hidden:
+        later = whole(math.fsum(hidden))
+        rows.append(f"\nThe table counts every point, the {len(hidden)} checks graded after the due date "
+                    f"({_points_text(later)}) included; the bundle's `grading.yml` lists what you can check before "
+                    f"then, {whole(build.rubric.total - later)} points (the visible checks and the hand-graded items).")
     note = "".join(f"\n\n**{name.capitalize()}** ({_points_text(whole(item.points))} on top, graded outside "
                    f"this notebook): {item.description}."
                    for name, item in build.rubric.manual.items() if item.bonus)

@@ -23,6 +23,9 @@ class NotebookError(ValueError):
     """The notebook cannot be graded at all; the message says why, for the student."""
 
 
+NOT_IMPORTED = ("experiments",)
+"""Kit packages whose imports the grader skips: the notebook's experiment cells use them, and the
+grader never runs those cells (nor can the worker, which keeps the kit off its import path, import them)."""
 SAFE_CALLS = frozenset({"device", "is_available", "dict", "list", "tuple", "set", "frozenset", "range", "int",
                         "float", "str", "bool", "Path", "get", "getenv", "namedtuple"})
 """Callees (by the last name of the called expression) a kept assignment or ``if`` test may call."""
@@ -179,9 +182,9 @@ def _keep(node: ast.stmt) -> bool:
     """Whether the grader runs a top-level statement: imports (but of the lab modules), definitions,
     constant assignments to names, and ``if``/``try`` statements made only of such statements."""
     if isinstance(node, ast.Import):
-        return not any(alias.name.split(".")[0] in LAB_MODULES for alias in node.names)
+        return not any(alias.name.split(".")[0] in LAB_MODULES + NOT_IMPORTED for alias in node.names)
     if isinstance(node, ast.ImportFrom):  # the lab modules are this notebook itself
-        return node.level == 0 and (node.module or "").split(".")[0] not in LAB_MODULES
+        return node.level == 0 and (node.module or "").split(".")[0] not in LAB_MODULES + NOT_IMPORTED
     if isinstance(node, _DEFINITIONS):
         return True
     if isinstance(node, ast.Assign):

@@ -37,7 +37,7 @@ REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "
                 "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets", RUFF)
 """What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits;
 ipywidgets: the training progress bars in the notebook; ruff: the clean-code report)."""
-PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = -ra\n"
+PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = --tb=no -rN\n"
 KIT_URL_LINE = re.compile(r'^KIT_URL = ""', re.M)
 SOURCE_NOTEBOOK = paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb"
 
@@ -85,6 +85,7 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
         name = f"{check_id}.pt"
         _copy(paths.GOLDEN / name, out / "golden" / name)
     _copy(STUDENT / "test_lab.py", out / "tests" / "test_lab.py")
+    _copy(STUDENT / "conftest.py", out / "tests" / "conftest.py")
     _copy(STUDENT / "README.md", out / "README.md")
     (out / "grading.yml").write_text(student_rubric_text(rubric_text, rubric), encoding="utf-8")
     (out / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n", encoding="utf-8")
@@ -124,7 +125,9 @@ def student_rubric_text(text: str, rubric: Rubric) -> str:
         key = line.split(":", 1)[0]
         out.append(f"{key}: {whole(replaced[key])}" if key in replaced else line)
     header = (f"# Student copy: the {len(rubric.checks) - len(hidden)} visible checks ({whole(kept_points)} of "
-              f"{whole(rubric.code_points)} code points); {len(hidden)} more are graded after the due date.\n")
+              f"{whole(rubric.code_points)} code points); {len(hidden)} more are graded after the due date.\n"
+              f"# total: {whole(kept_points + manual)} = these checks and the hand-graded items; the notebook's "
+              f"table counts all {whole(rubric.total)} points, those graded after the due date included.\n")
     return header + "\n".join(out) + "\n"
 
 

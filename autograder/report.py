@@ -22,6 +22,8 @@ EPS = 1e-9
 MAX_DETAIL_LINES = 10
 """Output lines shown under a failing check (or a report worth no points, such as the clean-code
 report) in the terminal report, after its first line."""
+MAX_PRINTED_LINES = 8
+"""Lines of a submission's prints shown under a check when the report shows them."""
 MAX_LINE_CHARS = 300
 """Characters shown of one output line in the terminal report."""
 
@@ -51,6 +53,8 @@ class CheckResult:
     """Gradescope visibility: ``visible``, ``hidden`` or ``after_due_date``."""
     seconds: float = 0.0
     """Wall time the check took."""
+    printed: str = ""
+    """The last lines the submission printed while the check ran (never in ``results.json``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -124,9 +128,10 @@ def write_results(path: str | Path, data: dict) -> None:
     _fsync_dir(path.parent)
 
 
-def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[str] = ()) -> str:
+def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[str] = (), show_prints: bool = False) -> str:
     """A plain-text report: ``notes`` under the title, then checks grouped by part (in order of first
-    appearance), subtotals, total."""
+    appearance), subtotals, total. ``show_prints``: the submission's prints under each check, marked
+    as its own."""
     results = list(results)
     _refuse_duplicates(results)
     parts: dict[str, list[CheckResult]] = {}
@@ -148,6 +153,10 @@ def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[st
                 lines += [f"{indent}{line}".rstrip() for line in shown]
                 if len(details) > len(shown):
                     lines.append(f"{indent}... ({len(details) - len(shown)} more lines)")
+            if show_prints and r.printed.strip():
+                printed = _clean_lines(r.printed)[-MAX_PRINTED_LINES:]
+                lines.append(f"{indent}your code printed (last {len(printed)} lines):")
+                lines += [f"{indent}| {line}".rstrip() for line in printed]
         passed = sum(r.passed for r in members)
         subtotal = _fraction(math.fsum(r.score for r in members), math.fsum(r.max_score for r in members), " / ")
         lines.append(f"  Subtotal: {subtotal}  ({passed} of {len(members)} checks passed)")

@@ -100,3 +100,15 @@ def assert_check(check_id: str, namespace: dict, rubric_path: Path | str = paths
     if fraction < 1:
         raise AssertionError(f"{check_id}: {fraction:.0%} of its points\n{feedback}")
     print(f"{check_id}: passed. {feedback}")
+
+
+def graded_after_due_date(count: int, points: float, shown: int) -> None:
+    """Say, in a test cell, that ``count`` of its checks (``points`` points) are not run here: they
+    run when the lab is graded, after the due date. ``shown``: the cell's checks that do run here."""
+    what = f"{count} check{'s' if count != 1 else ''} worth {points:g} point{'s' if points != 1 else ''}"
+    if shown:
+        print(f"{what} more in this cell are graded after the due date, when the lab is graded; "
+              "the checks above ran here.")
+    else:
+        print(f"Graded after the due date: this cell's {what} run when the lab is graded, not here. "
+              "Nothing is checked yet, so passing this cell earns nothing by itself.")

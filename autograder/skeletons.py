@@ -1,9 +1,10 @@
 """Generate student skeletons from the fenced reference solutions.
 
 Every region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's own markers) is
-replaced, at the marker's indentation, by ``# YOUR CODE HERE`` and ``raise NotImplementedError()``,
-or by ``pass`` when the BEGIN line says ``skeleton: pass`` (constructors whose layers the student
-defines, so that building the module still works). Everything else is copied as it is.
+replaced, at the marker's indentation, by ``# YOUR CODE HERE`` and ``raise NotImplementedError()``:
+the stub nbgrader writes into the released notebook, so that the files and the notebook read alike
+(a constructor too: the self-check then says "not implemented yet" rather than counting the
+parameters of an empty module). Everything else is copied as it is.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-PASS_MARK = "skeleton: pass"
 
 
 class FenceError(ValueError):
@@ -44,8 +44,7 @@ def strip_solutions(source: str, filename: str = "<source>") -> tuple[str, int]:
             begin_line = number
             regions += 1
             indent = line[: len(line) - len(line.lstrip())]
-            stub = "pass" if PASS_MARK in stripped else "raise NotImplementedError()"
-            lines_out.append(f"{indent}# YOUR CODE HERE\n{indent}{stub}\n")
+            lines_out.append(f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n")
         elif stripped.startswith(END):
             if not begin_line:
                 raise FenceError(f"{filename}:{number}: END SOLUTION without a BEGIN SOLUTION")

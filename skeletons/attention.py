@@ -20,7 +20,7 @@ def reduced_channels(channels: int, reduction: int) -> int:
     """
     # TODO: raise a ValueError naming the argument when channels or reduction is not positive.
     # YOUR CODE HERE
-    pass
+    raise NotImplementedError()
     return max(1, channels // reduction)
 
 
@@ -37,7 +37,7 @@ class SEModule(nn.Module):
         hidden = reduced_channels(channels, reduction)
         # TODO: define fc1 (channels -> hidden), fc2 (hidden -> channels), both nn.Linear with bias.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
@@ -60,7 +60,7 @@ class ChannelAttention(nn.Module):
         hidden = reduced_channels(channels, reduction)
         # TODO: define the shared MLP: fc1, ReLU, fc2 (nn.Linear with bias).
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
@@ -84,10 +84,10 @@ class SpatialAttention(nn.Module):
         super().__init__()
         # TODO: raise a ValueError naming kernel_size when it is not positive and odd.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         # TODO: define conv: 2 -> 1 channels, kernel_size, padding kernel_size // 2, with bias.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""

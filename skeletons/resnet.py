@@ -56,7 +56,7 @@ class BasicBlock(nn.Module):
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define conv1, bn1, conv2, bn2 and a ReLU (use conv3x3; BN after each conv).
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, C_out, H', W')."""
@@ -93,7 +93,7 @@ class BottleneckBlock(nn.Module):
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define conv1 (1x1), bn1, conv2 (3x3, stride), bn2, conv3 (1x1, expand), bn3, ReLU.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, 4 * C_out, H', W')."""
@@ -126,7 +126,7 @@ class PreActBasicBlock(nn.Module):
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define bn1 (on the input), conv1 (3x3, stride), bn2, conv2 (3x3) and a ReLU.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, C_out, H', W')."""
@@ -160,7 +160,7 @@ class PreActBottleneckBlock(nn.Module):
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define bn1, conv1 (1x1), bn2, conv2 (3x3, stride), bn3, conv3 (1x1, expand), ReLU.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) -> (B, 4 * C_out, H', W')."""
@@ -208,7 +208,7 @@ class ResNet(nn.Module):
         super().__init__()
         # TODO: raise a ValueError naming the argument for an unknown stem or layers of another length than 4.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         self.in_planes = 64
         self.attention = attention
         preact = block.preactivation
@@ -217,7 +217,7 @@ class ResNet(nn.Module):
         # layer1..layer4 with _make_layer, avgpool, the final norm (BN-ReLU for pre-activation
         # networks, nn.Identity otherwise) named `norm`, and fc.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         self._init_weights()
 
     def _make_layer(self, block: Block, planes: int, num_blocks: int, stride: int = 1) -> nn.Sequential:

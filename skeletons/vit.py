@@ -34,13 +34,13 @@ class PatchEmbedding(nn.Module):
         super().__init__()
         # TODO: raise a ValueError naming img_size and patch_size when img_size is not a multiple of patch_size.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         self.img_size = img_size
         self.patch_size = patch_size
         self.num_patches = (img_size // patch_size) ** 2
         # TODO: define proj, a Conv2d from in_channels to embed_dim with kernel = stride = patch_size.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, S, S) -> (B, N, D)."""
@@ -68,15 +68,15 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         # TODO: raise a ValueError naming embed_dim and num_heads when embed_dim is not divisible by num_heads.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
-        self.scale = self.head_dim**-0.5
         self.dropout = dropout
-        # TODO: define qkv (D -> 3D), attn_drop (nn.Dropout) and proj (D -> D).
+        # TODO: define self.scale, the factor the attention scores are multiplied by (the slides' formula),
+        # then qkv (D -> 3D), attn_drop (nn.Dropout) and proj (D -> D).
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), or ((B, T, D), (B, H, T, T)) with ``return_attention``."""
@@ -98,7 +98,7 @@ class TransformerEncoderBlock(nn.Module):
         hidden = int(embed_dim * mlp_ratio)
         # TODO: define norm1, attn (MultiHeadAttention), drop, norm2 and mlp (nn.Sequential).
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, T, D) -> (B, T, D), or that and the attention weights (B, H, T, T)."""
@@ -152,11 +152,11 @@ class VisionTransformer(nn.Module):
         super().__init__()
         # TODO: raise a ValueError naming pos_encoding when it is not one of POS_ENCODINGS.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         # TODO: define patch_embed, cls_token (nn.Parameter (1, 1, D)), pos_embed (see the class
         # docstring), pos_drop (nn.Dropout), blocks (nn.ModuleList), norm and head.
         # YOUR CODE HERE
-        pass
+        raise NotImplementedError()
         self._init_weights()
 
     def _init_weights(self) -> None:

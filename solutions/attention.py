@@ -19,7 +19,7 @@ def reduced_channels(channels: int, reduction: int) -> int:
         ValueError: naming ``channels`` or ``reduction`` when it is not a positive number.
     """
     # TODO: raise a ValueError naming the argument when channels or reduction is not positive.
-    ### BEGIN SOLUTION  # skeleton: pass
+    ### BEGIN SOLUTION
     if channels < 1:
         raise ValueError(f"channels must be positive, got {channels}")
     if reduction < 1:
@@ -40,7 +40,7 @@ class SEModule(nn.Module):
         super().__init__()
         hidden = reduced_channels(channels, reduction)
         # TODO: define fc1 (channels -> hidden), fc2 (hidden -> channels), both nn.Linear with bias.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.fc1 = nn.Linear(channels, hidden)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden, channels)
@@ -69,7 +69,7 @@ class ChannelAttention(nn.Module):
         super().__init__()
         hidden = reduced_channels(channels, reduction)
         # TODO: define the shared MLP: fc1, ReLU, fc2 (nn.Linear with bias).
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.fc1 = nn.Linear(channels, hidden)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden, channels)
@@ -99,12 +99,12 @@ class SpatialAttention(nn.Module):
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
         # TODO: raise a ValueError naming kernel_size when it is not positive and odd.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to keep the spatial size, got {kernel_size}")
         ### END SOLUTION
         # TODO: define conv: 2 -> 1 channels, kernel_size, padding kernel_size // 2, with bias.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=True)
         ### END SOLUTION
 

@@ -88,7 +88,7 @@ class GradCAM:
         targets = targets.expand(batch) if targets.dim() == 0 else targets.reshape(-1)
         # TODO: raise a ValueError naming class_idx when it gives another number of classes than
         # images, or a class outside [0, number of classes).
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if targets.numel() != batch:
             raise ValueError(f"class_idx gives {targets.numel()} classes for a batch of {batch}")
         if bool(((targets < 0) | (targets >= logits.shape[1])).any()):

@@ -55,7 +55,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define conv1, bn1, conv2, bn2 and a ReLU (use conv3x3; BN after each conv).
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -104,7 +104,7 @@ class BottleneckBlock(nn.Module):
         self.downsample = downsample
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define conv1 (1x1), bn1, conv2 (3x3, stride), bn2, conv3 (1x1, expand), bn3, ReLU.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.conv1 = conv1x1(in_channels, out_channels)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = conv3x3(out_channels, out_channels, stride)
@@ -152,7 +152,7 @@ class PreActBasicBlock(nn.Module):
         self.downsample = downsample
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define bn1 (on the input), conv1 (3x3, stride), bn2, conv2 (3x3) and a ReLU.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = conv3x3(in_channels, out_channels, stride)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -198,7 +198,7 @@ class PreActBottleneckBlock(nn.Module):
         self.downsample = downsample
         self.attention = attention(out_channels * self.expansion) if attention is not None else None
         # TODO: define bn1, conv1 (1x1), bn2, conv2 (3x3, stride), bn3, conv3 (1x1, expand), ReLU.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = conv1x1(in_channels, out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -261,7 +261,7 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         # TODO: raise a ValueError naming the argument for an unknown stem or layers of another length than 4.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
         if len(layers) != 4:
@@ -274,7 +274,7 @@ class ResNet(nn.Module):
         # TODO: the stem (conv1, bn1, relu, maxpool; use nn.Identity for the parts a stem lacks),
         # layer1..layer4 with _make_layer, avgpool, the final norm (BN-ReLU for pre-activation
         # networks, nn.Identity otherwise) named `norm`, and fc.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

@@ -33,7 +33,7 @@ class PatchEmbedding(nn.Module):
     def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3, embed_dim: int = 768) -> None:
         super().__init__()
         # TODO: raise a ValueError naming img_size and patch_size when img_size is not a multiple of patch_size.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if img_size % patch_size != 0:
             raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
         ### END SOLUTION
@@ -41,7 +41,7 @@ class PatchEmbedding(nn.Module):
         self.patch_size = patch_size
         self.num_patches = (img_size // patch_size) ** 2
         # TODO: define proj, a Conv2d from in_channels to embed_dim with kernel = stride = patch_size.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
         ### END SOLUTION
 
@@ -75,17 +75,18 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         # TODO: raise a ValueError naming embed_dim and num_heads when embed_dim is not divisible by num_heads.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         ### END SOLUTION
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
-        self.scale = self.head_dim**-0.5
         self.dropout = dropout
-        # TODO: define qkv (D -> 3D), attn_drop (nn.Dropout) and proj (D -> D).
-        ### BEGIN SOLUTION  # skeleton: pass
+        # TODO: define self.scale, the factor the attention scores are multiplied by (the slides' formula),
+        # then qkv (D -> 3D), attn_drop (nn.Dropout) and proj (D -> D).
+        ### BEGIN SOLUTION
+        self.scale = self.head_dim**-0.5
         self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
         self.attn_drop = nn.Dropout(dropout)
         self.proj = nn.Linear(embed_dim, embed_dim)
@@ -122,7 +123,7 @@ class TransformerEncoderBlock(nn.Module):
         super().__init__()
         hidden = int(embed_dim * mlp_ratio)
         # TODO: define norm1, attn (MultiHeadAttention), drop, norm2 and mlp (nn.Sequential).
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)
         self.attn = MultiHeadAttention(embed_dim, num_heads, dropout)
         self.drop = nn.Dropout(dropout)
@@ -202,13 +203,13 @@ class VisionTransformer(nn.Module):
     ) -> None:
         super().__init__()
         # TODO: raise a ValueError naming pos_encoding when it is not one of POS_ENCODINGS.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         if pos_encoding not in POS_ENCODINGS:
             raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {pos_encoding!r}")
         ### END SOLUTION
         # TODO: define patch_embed, cls_token (nn.Parameter (1, 1, D)), pos_embed (see the class
         # docstring), pos_drop (nn.Dropout), blocks (nn.ModuleList), norm and head.
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.patch_embed = PatchEmbedding(img_size, patch_size, in_channels, embed_dim)
         num_tokens = self.patch_embed.num_patches + 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))

@@ -18,19 +18,19 @@ FENCED = '''def f(x):
 
 class A:
     def __init__(self):
-        ### BEGIN SOLUTION  # skeleton: pass
+        ### BEGIN SOLUTION
         self.w = 2
         ### END SOLUTION
 '''
 
 
 def test_regions_become_indented_stubs():
-    """A fenced region is replaced at its indentation; `skeleton: pass` regions get `pass`."""
+    """A fenced region is replaced at its indentation by nbgrader's stub, constructors too."""
     text, regions = strip_solutions(FENCED)
     assert regions == 2
     assert "return x + y" not in text and "self.w = 2" not in text
     assert "    # YOUR CODE HERE\n    raise NotImplementedError()\n" in text
-    assert "        # YOUR CODE HERE\n        pass\n" in text
+    assert "        # YOUR CODE HERE\n        raise NotImplementedError()\n" in text and "pass" not in text
     assert '    """Doc."""\n    y = 1\n' in text
 
 
@@ -107,8 +107,11 @@ def test_skeleton_work_is_left_to_the_student(name):
         UNIMPLEMENTED[name]()
 
 
-def test_skeleton_constructors_still_build():
-    """Constructors with `pass` stubs build (with no layers yet), so students can test step by step."""
-    block = resnet.BasicBlock(8, 8)
-    assert block.expansion == 1 and sum(p.numel() for p in block.parameters()) == 0
-    assert vit.PatchEmbedding(224, 16).num_patches == 196
+def test_skeletons_stub_every_region_as_the_released_notebook_does():
+    """One convention, nbgrader's: every region, a constructor's too, is `raise NotImplementedError()`."""
+    for skeleton in sorted(paths.SKELETONS.glob("[!_]*.py")):
+        lines = [line.strip() for line in skeleton.read_text(encoding="utf-8").splitlines()]
+        stubs = [lines[i + 1] for i, line in enumerate(lines) if line == "# YOUR CODE HERE"]
+        assert stubs and set(stubs) == {"raise NotImplementedError()"}, skeleton.name
+    with pytest.raises(NotImplementedError):
+        resnet.BasicBlock(8, 8)

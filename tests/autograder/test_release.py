@@ -114,14 +114,17 @@ def run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess
 
 
 def test_student_tests_fail_on_the_skeletons_and_pass_on_finished_work(bundle, no_solutions, tmp_path):
-    unfinished = run(["-m", "pytest", "-q", "-p", "no:cacheprovider"], bundle, no_solutions)
+    unfinished = run(["-m", "pytest", "-p", "no:cacheprovider"], bundle, no_solutions)
     assert unfinished.returncode == 1, unfinished.stdout[-2000:] + unfinished.stderr[-2000:]
     assert f"{len(VISIBLE)} failed" in unfinished.stdout and "not implemented yet" in unfinished.stdout
+    lines = unfinished.stdout.splitlines()
+    assert sorted(line.split(":")[0] for line in lines if line.startswith("FAIL ")) == sorted(f"FAIL {c}" for c in VISIBLE)
+    assert len(lines) < len(VISIBLE) + 15 and "CheckResult(" not in unfinished.stdout  # a line per failing check
     finished = tmp_path / "work"
     finished.mkdir()
     for name in LAB_FILES:
         shutil.copyfile(paths.SOLUTIONS / name, finished / name)
-    done = run(["-m", "pytest", "-q", "-p", "no:cacheprovider"], bundle, {**no_solutions, "LAB3_WORK": str(finished)})
+    done = run(["-m", "pytest", "-p", "no:cacheprovider"], bundle, {**no_solutions, "LAB3_WORK": str(finished)})
     assert done.returncode == 0 and f"{len(VISIBLE)} passed" in done.stdout, done.stdout[-3000:]
 
 
@@ -130,6 +133,7 @@ def test_the_check_command_reports_the_visible_checks_of_the_released_notebook(b
     assert checked.returncode == 0, checked.stderr[-2000:]
     assert f"Total: 0.00 / {sum(RUBRIC.checks[c].points for c in VISIBLE):.2f}" in checked.stdout
     assert "not implemented yet" in checked.stdout and "checks run when instructors grade" in checked.stdout
+    assert "No module named" not in checked.stdout and "Sandbox: off" not in checked.stdout
 
 
 def test_a_rubric_that_disagrees_with_where_checks_live_is_refused(tmp_path):
@@ -163,3 +167,43 @@ def test_release_records_golden_afresh_only_when_its_sources_changed(tmp_path, m
     monkeypatch.setattr(releasing, "stale", lambda rubric: ["part3.vit.numerics.pt: 'x' differs"])
     with pytest.raises(ReleaseError, match="golden/ is stale .*part3.vit.numerics"):
         release(tmp_path / "changed", RUBRIC, RUBRIC_TEXT)
+
+
+def finished_work(folder: Path, marker: Path) -> Path:
+    """The reference's files as a student's finished work; its resnet.py prints, and leaves
+    ``marker`` behind, when imported."""
+    folder.mkdir()
+    for name in LAB_FILES:
+        shutil.copyfile(paths.SOLUTIONS / name, folder / name)
+    with (folder / "resnet.py").open("a", encoding="utf-8") as resnet:
+        resnet.write(f"\nprint('debug: resnet imported')\nopen({str(marker)!r}, 'w').close()\n")
+    with (folder / "vit.py").open("a", encoding="utf-8") as vit:
+        vit.write("\nprint('debug: vit imported')\n")
+    return folder
+
+
+def test_pytest_k_and_check_only_grade_just_the_chosen_checks(bundle, no_solutions, tmp_path):
+    marker = tmp_path / "resnet-was-imported"
+    work = finished_work(tmp_path / "work", marker)
+    chosen = run(["-m", "pytest", "-p", "no:cacheprovider", "-k", "mha"], bundle, {**no_solutions, "LAB3_WORK": str(work)})
+    mha = [c for c in VISIBLE if c.startswith("part3.mha.")]
+    assert chosen.returncode == 0 and f"{len(mha)} passed" in chosen.stdout, chosen.stdout[-2000:]
+    assert not marker.exists()  # resnet.py was never imported: only the MHA checks ran
+    checked = run(["-m", "autograder", "check", str(work), "--only", "part3.mha", "--progress"], bundle, no_solutions)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert sorted(re.findall(r"\[PASS\]\s+\S+\s+(\S+)", checked.stdout)) == sorted(mha) and not marker.exists()
+    assert "| debug: vit imported" in checked.stdout  # the student's prints, marked as theirs
+    assert len(re.findall(r"^\[\s*\d+/5\] PASS", checked.stderr, re.M)) == 5  # a progress line per check
+    profiled = run(["-m", "autograder", "check", str(work), "--only", "part4.profiler.memory"], bundle, no_solutions)
+    assert "[PASS]" in profiled.stdout and "USDT" not in profiled.stderr + profiled.stdout  # torch's profiler kept quiet
+    assert "gpuGetDeviceCount" not in profiled.stderr + profiled.stdout
+    wrong = run(["-m", "autograder", "check", str(work), "--only", "mha_typo"], bundle, no_solutions)
+    assert wrong.returncode == 2 and "picks no check" in wrong.stderr and "part3.mha" in wrong.stderr
+
+
+def test_the_student_copy_offers_only_what_works_there(bundle, no_solutions):
+    shown = run(["-m", "autograder", "--help"], bundle, no_solutions)
+    assert shown.returncode == 0 and "{check}" in shown.stdout and "student copy" in shown.stdout
+    refused = run(["-m", "autograder", "grade", "skeletons"], bundle, no_solutions)
+    assert refused.returncode == 2 and "invalid choice: 'grade'" in refused.stderr
+    assert not (bundle / "autograder" / "model_table.py").exists()
