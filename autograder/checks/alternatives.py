@@ -167,3 +167,25 @@ def with_alternatives(model: nn.Module, keys: Iterable[str]) -> nn.Module:
             if alternative.forward is not None:
                 module.__class__ = _changed_class(type(module), key)
     return model
+
+
+def gradcam_maps(model: nn.Module, layer: int, x: torch.Tensor, classes: torch.Tensor, weighting: str,
+                 scaled: bool = True) -> torch.Tensor:
+    """Grad-CAM maps (B, H, W) of ``model[layer]`` for ``classes`` (B,), with a known alternative
+    (``weighting``: ``max`` channel weights, ``no-relu``, ``align-corners`` upsampling) or as the
+    lab asks (``mean``); ``scaled`` False: before min-max scaling."""
+    kept = []
+    hook = model[layer].register_forward_hook(lambda module, inputs, output: kept.append(output))
+    try:
+        logits = model(x)
+        (grads,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
+    finally:
+        hook.remove()
+    weights = grads.amax(dim=(2, 3), keepdim=True) if weighting == "max" else grads.mean(dim=(2, 3), keepdim=True)
+    cam = (weights * kept[0]).sum(1, keepdim=True)
+    cam = cam if weighting == "no-relu" else F.relu(cam)
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=weighting == "align-corners")[:, 0]
+    if not scaled:
+        return cam.detach()
+    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
+    return ((cam - low) / (high - low).clamp_min(1e-7)).detach()

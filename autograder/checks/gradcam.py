@@ -10,7 +10,6 @@ at most eps / range, which the tolerance allows for eps up to ``EPSILON``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
@@ -51,35 +50,22 @@ def _reference_maps(model: nn.Module, x: torch.Tensor, class_idx) -> torch.Tenso
         return cam(x, class_idx)
 
 
-def _variant_cam(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, weighting: str,
-                 scaled: bool = True) -> torch.Tensor:
-    """Grad-CAM computed here with another channel weighting or without the ReLU (``mean``: as
-    the lab asks); ``scaled`` False: before min-max scaling."""
-    kept = []
-    hook = model[int(TARGET_LAYER)].register_forward_hook(lambda m, i, o: kept.append(o))
-    try:
-        logits = model(x)
-        (grads,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
-    finally:
-        hook.remove()
-    weights = grads.amax(dim=(2, 3), keepdim=True) if weighting == "max" else grads.mean(dim=(2, 3), keepdim=True)
-    cam = (weights * kept[0]).sum(1, keepdim=True)
-    cam = cam if weighting == "no-relu" else F.relu(cam)
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=weighting == "align-corners")[:, 0]
-    if not scaled:
-        return cam.detach()
-    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
-    return ((cam - low) / (high - low).clamp_min(1e-7)).detach()
-
-
 def _classes(model: nn.Module, x: torch.Tensor, class_idx) -> torch.Tensor:
     """The class explained in each image: (B,)."""
     return model(x).argmax(1) if class_idx is None else torch.as_tensor(class_idx).expand(x.shape[0])
 
 
+def _alternative_maps(model: nn.Module, x: torch.Tensor, class_idx, key: str, scaled: bool = True) -> torch.Tensor:
+    """Instructor-side (``autograder.checks.alternatives``): the maps with a known alternative;
+    a student's copy replays them from golden/."""
+    from autograder.checks.alternatives import gradcam_maps
+
+    return gradcam_maps(model, int(TARGET_LAYER), x, _classes(model, x, class_idx), key, scaled)
+
+
 def _map_ranges(model: nn.Module, x: torch.Tensor, class_idx) -> list[float]:
     """Each image's map range (max - min) before min-max scaling."""
-    cam = _variant_cam(model, x, _classes(model, x, class_idx), "mean", scaled=False)
+    cam = _alternative_maps(model, x, class_idx, "mean", scaled=False)
     return (cam.amax(dim=(1, 2)) - cam.amin(dim=(1, 2))).tolist()
 
 
@@ -102,6 +88,9 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
         want = golden.reference(f"maps for class_idx={class_idx!r}", lambda: _reference_maps(model, x, class_idx))
         ranges = golden.reference(f"ranges before scaling for class_idx={class_idx!r}",
                                   lambda: _map_ranges(model, x, class_idx))
+        alternatives = {key: golden.reference(f"maps with {key} for class_idx={class_idx!r}",
+                                              lambda key=key: _alternative_maps(model, x, class_idx, key))
+                        for key in VARIANTS}
         result = session.call(handle("cam"), {"x": x}, args=[{"$tensor": "x"}], kwargs={"class_idx": class_idx},
                               model="cnn", mode="eval")
         got = result.outputs[0] if result.outputs else None
@@ -113,9 +102,8 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
         if all(close(got[i], want[i], TOLERANCE + 2 * EPSILON / ranges[i], TOLERANCE) for i in range(len(want))):
             continue
         problems.append(f"{label}: maps differ from the reference's (max abs error {max_error(got, want):.3g})")
-        classes = _classes(model, x, class_idx)
         for key, text in VARIANTS.items():
-            if close(got, _variant_cam(model, x, classes, key), 1e-4, 1e-4):
+            if close(got, alternatives[key], 1e-4, 1e-4):
                 problems.append(f"your maps match a known alternative: {text}")
     if problems:
         return Outcome((3 - sum(1 for p in problems if p.startswith("GradCAM("))) / 3, "\n".join(problems))

@@ -92,7 +92,7 @@ def test_a_submission_graded_in_a_gradescope_layout(package, tmp_path):
     shutil.copytree(paths.ROOT / "examples" / "submission", root / "submission" / "lab3",
                     ignore=shutil.ignore_patterns("__pycache__"))
     results = run_autograder(root)
-    assert (results["score"], results["max_score"]) == (55.75, 60.0)
+    assert (results["score"], results["max_score"]) == (54.0, 60.0)
     assert len(results["tests"]) == len(CHECKS) + 1 and "Sandbox:" in results["output"]  # and the clean-code report
 
 

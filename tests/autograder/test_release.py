@@ -91,6 +91,60 @@ def test_the_bundle_has_no_solution_code(bundle):
     assert found == []
 
 
+def _code(line: str) -> str:
+    """A line's code: stripped, its comment cut off (a line that starts as a string kept whole)."""
+    stripped = line.strip()
+    return stripped if stripped.startswith(("'", '"')) else stripped.split("#", 1)[0].strip()
+
+
+def fenced_regions() -> list[tuple[str, list[str]]]:
+    """(file, code lines) of every fenced region of the solutions with 3 lines of code or more."""
+    regions = []
+    for name in LAB_FILES:
+        inside, current = False, []
+        for line in (paths.SOLUTIONS / name).read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith(BEGIN):
+                inside, current = True, []
+            elif stripped.startswith(END):
+                inside = False
+                code = [c for c in map(_code, current) if c]
+                if len(code) >= 3:
+                    regions.append((name, code))
+            elif inside:
+                current.append(line)
+    return regions
+
+
+def near_solutions(folder: Path) -> list[tuple[str, str, str]]:
+    """(file, solution file, first line) of every run of code lines in ``folder``'s Python files
+    that equals a fenced region with at most one line changed (two of the kept lines substantial)."""
+    found = []
+    regions = fenced_regions()
+    for path in sorted(folder.rglob("*.py")):
+        lines = [c for c in map(_code, path.read_text(encoding="utf-8", errors="replace").splitlines()) if c]
+        for name, region in regions:
+            size = len(region)
+            for start in range(len(lines) - size + 1):
+                window = lines[start:start + size]
+                if window[0] != region[0] and window[1] != region[1]:
+                    continue
+                kept = [a for a, b in zip(window, region) if a == b]
+                if len(kept) >= size - 1 and sum(len(a) >= 12 for a in kept) >= 2:
+                    found.append((str(path.relative_to(folder)), name, region[0]))
+    return found
+
+
+def test_the_bundle_has_no_near_solution_code(bundle, tmp_path):
+    assert len(fenced_regions()) > 25
+    assert near_solutions(bundle) == []
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    source = (paths.SOLUTIONS / "vit.py").read_text(encoding="utf-8")
+    (changed / "vit.py").write_text(source.replace("self.scale = self.head_dim**-0.5", "self.scale = 1.0"))
+    assert ("vit.py", "vit.py", "self.scale = self.head_dim**-0.5") in near_solutions(changed)
+
+
 def test_the_bundle_has_no_hidden_check(bundle):
     hidden = sorted(hidden_registry.checks)
     assert hidden == sorted(c for c in RUBRIC.checks if c not in VISIBLE)
