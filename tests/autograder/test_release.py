@@ -261,3 +261,40 @@ def test_the_student_copy_offers_only_what_works_there(bundle, no_solutions):
     refused = run(["-m", "autograder", "grade", "skeletons"], bundle, no_solutions)
     assert refused.returncode == 2 and "invalid choice: 'grade'" in refused.stderr
     assert not (bundle / "autograder" / "model_table.py").exists()
+
+
+def test_the_notebooks_first_cell_installs_the_bundle_as_colab_runs_it(bundle, no_solutions, tmp_path):
+    """The released notebook's first cell, run where ``google.colab`` imports (as on Colab), with its
+    KIT_URL pointing at the zipped bundle served over HTTP: it unpacks the kit, installs the bundle's
+    requirements.txt (but torch, torchvision and Jupyter, which Colab has), and the test cells'
+    import then finds the kit it unpacked."""
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    shutil.make_archive(str(site / "lab3-student"), "zip", root_dir=bundle.parent, base_dir=bundle.name)
+    fake = tmp_path / "fake" / "google"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "colab.py").write_text("")  # what makes the cell believe it runs on Colab
+    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(site))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/lab3-student.zip"
+        first = next(c for c in nbformat.read(bundle / "lab3.ipynb", as_version=4).cells if c.cell_type == "code")
+        cell = first.source.replace(f"KIT_URL = {KIT_URL!r}", f"KIT_URL = {url!r}")
+        assert url in cell
+        program = cell + "\nfrom autograder.selfcheck import assert_check\nimport autograder\nprint('KIT', autograder.__file__)\n"
+        content = tmp_path / "content"
+        content.mkdir()
+        env = {**no_solutions, "PYTHONPATH": os.pathsep.join([str(fake.parent), no_solutions["PYTHONPATH"]]),
+               "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        ran = subprocess.run([sys.executable, "-c", program], cwd=content, env=env, capture_output=True, text=True,
+                             timeout=300)
+    finally:
+        server.shutdown()
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    kit = content / "lab3-kit" / bundle.name
+    assert f"KIT {kit / 'autograder' / '__init__.py'}" in ran.stdout
+    assert (kit / "requirements.txt").is_file() and (kit / "golden").is_dir()
