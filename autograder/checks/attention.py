@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
+from autograder.checks import slides
 from autograder.checks.common import (
     all_of,
     Case,
@@ -24,8 +25,8 @@ from autograder.remote import Session, ref
 
 registry = Registry()
 
-SE_SLIDE = "Part 2, 'Squeeze-and-Excitation'"
-CBAM_SLIDE = "Part 2, 'CBAM: channel and spatial attention'"
+SE_SLIDE = slides.SE
+CBAM_SLIDE = slides.CBAM
 CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 48), st.integers(1, 16), st.integers(1, 8), st.integers(1, 8))
 
 
@@ -57,7 +58,7 @@ def se_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
 
 
-@registry.check("part2.se.gate", "attention", "SEModule", SE_SLIDE + " (the excitation gate)")
+@registry.check("part2.se.gate", "attention", "SEModule", slides.section("2.1", "Implementación del Módulo SE", "red de excitación, s = sigma(W2 delta(W1 z))"))
 def se_gate(session: Session, rule) -> Outcome:
     """On a positive input, output / input is one value per (image, channel), strictly inside (0, 1)."""
     session.build("se", {"$ref": "attention.SEModule"}, 16, 4)
@@ -75,13 +76,13 @@ def se_gate(session: Session, rule) -> Outcome:
     return passed(f"{label}: the gate is constant over space and lies in (0, 1)")
 
 
-@registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE + " (the gate must stay in the graph)",
+@registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE,
                 uses=("part2.se.numerics",))
 def se_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, NUMERIC_SE[0], rule.tolerance)
 
 
-@registry.check("part2.cbam.gradients", "attention", "CBAM", CBAM_SLIDE + " (both gates must stay in the graph)",
+@registry.check("part2.cbam.gradients", "attention", "CBAM", CBAM_SLIDE,
                 uses=("part2.cbam.numerics",))
 def cbam_gradients(session: Session, rule) -> Outcome:
     return check_gradients(session, NUMERIC_CBAM[0], rule.tolerance)
@@ -136,7 +137,7 @@ def fewer_channels_than_reduction(session: Session) -> str:
 
 
 @registry.check("part2.errors", "attention", "SEModule and CBAM (arguments and edge cases)",
-                "Part 2, 'Squeeze-and-Excitation' and 'CBAM' (invalid arguments raise ValueError)")
+                slides.SE + "; " + slides.CBAM + "; " + slides.ERRORS)
 def attention_errors(session: Session, rule) -> Outcome:
     """Non-positive channels or reduction, or an even CBAM kernel, raise a ValueError naming it;
     batch size 1 and non-square maps work; fewer channels than the reduction floors or raises."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from autograder.checks import slides
 from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
@@ -20,7 +21,7 @@ from autograder.remote import Session, handle, ref
 
 registry = Registry()
 
-SLIDE = "Part 2, 'Grad-CAM'"
+SLIDE = slides.GRADCAM
 PROBE_CNN = Provided(["Sequential", [
     ["Conv2d", [3, 8, 3], {"padding": 1}], ["ReLU"],
     ["Conv2d", [8, 16, 3], {"stride": 2, "padding": 1}], ["ReLU"],
@@ -117,7 +118,7 @@ def _parameter_gradients(session: Session, model: str) -> list[str]:
             if session.call(handle(model, f"{name}.__getattribute__"), args=["grad"], mode=None).result is not None]
 
 
-@registry.check("part2.gradcam.no_side_effects", "gradcam", "GradCAM", SLIDE + " (use autograd.grad or hooks)")
+@registry.check("part2.gradcam.no_side_effects", "gradcam", "GradCAM", SLIDE)
 def gradcam_side_effects(session: Session, rule) -> Outcome:
     """Explaining an image leaves the model's weights as they were and its parameters' gradients unset."""
     PROBE_CNN.install(session, "cnn2")
@@ -176,7 +177,7 @@ def one_non_square_image(session: Session) -> str:
 
 
 @registry.check("part2.gradcam.errors", "gradcam", "GradCAM (arguments and edge cases)",
-                SLIDE + " (class_idx: None, an int, a 0-d tensor or one per image; out of range raises ValueError)")
+                SLIDE + "; " + slides.ERRORS)
 def gradcam_errors(session: Session, rule) -> Outcome:
     """A class_idx out of range, or not one per image, raises a ValueError naming it; a 0-d
     tensor class_idx and one non-square image work."""

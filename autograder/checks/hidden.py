@@ -17,6 +17,7 @@ from torch import nn
 from autograder import meter, paths
 from autograder.client import Worker
 
+from autograder.checks import slides
 from autograder.checks.common import (
     Case,
     Factory,
@@ -83,14 +84,14 @@ def attention_case(kind: BlockKind) -> Case:
 def _register_after_due_date_checks(key: str, kind: BlockKind) -> None:
     component = kind.target.split(".")[1]
 
-    @registry.check(f"part1.{key}.skip_path", "resnet", component, kind.slide + ", gradient flow",
+    @registry.check(f"part1.{key}.skip_path", "resnet", component, slides.GRADIENT_FLOW,
                     uses=(f"part1.{key}.numerics",))
     def skip_path(session: Session, rule) -> Outcome:
         return check_skip_path(session, kind, rule)
 
     placement = (f"{key}.attention_after_addition",)
 
-    @registry.check(f"part1.{key}.attention_placement", "resnet", component, "Part 2, 'Integrating attention in ResNet blocks'",
+    @registry.check(f"part1.{key}.attention_placement", "resnet", component, slides.SE_IN_RESNET,
                     uses=(f"part1.{key}.numerics",), alternatives=placement)
     def attention_placement(session: Session, rule) -> Outcome:
         return check_numerics(session, attention_case(kind), rule.tolerance, placement)
@@ -111,14 +112,14 @@ def _resnet_uses(attention: str) -> tuple[str, ...]:
             "part1.resnet.numerics")
 
 
-@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'",
+@registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", slides.SE_IN_RESNET,
                 uses=_resnet_uses("se"))
 def se_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=SEModule) from your files equals the reference network."""
     return check_numerics(session, _resnet_with("SEModule"), rule.tolerance)
 
 
-@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", "Part 2, 'Integrating attention in ResNet blocks'",
+@registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", slides.SE_IN_RESNET,
                 uses=_resnet_uses("cbam"))
 def cbam_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=CBAM) from your files equals the reference network."""
@@ -258,18 +259,18 @@ def check_efficiency(session: Session, key: str) -> Outcome:
                   f"its peak memory (at most {MEMORY_LIMIT:g}x); the usual causes: {CAUSES[key]}")
 
 
-@registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", "Part 1, 'Bottleneck block'")
+@registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", slides.EFFICIENCY)
 def bottleneck_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "bottleneck")
 
 
 @registry.check("part3.mha.efficiency", "vit", "MultiHeadAttention",
-                MHA_SLIDE + " (vectorised over heads and tokens)")
+                slides.EFFICIENCY)
 def mha_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "mha")
 
 
-@registry.check("part3.encoder_block.efficiency", "vit", "TransformerEncoderBlock", BLOCK_SLIDE,
+@registry.check("part3.encoder_block.efficiency", "vit", "TransformerEncoderBlock", slides.EFFICIENCY,
                 uses=("part3.mha.efficiency",))
 def encoder_block_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "encoder_block")

@@ -5,6 +5,7 @@ import logging
 
 import torch
 
+from autograder.checks import slides
 from autograder.checks.common import Outcome, Provided, digits, failed, passed, reference_attr
 from autograder.checks import golden
 from autograder.checks.registry import Registry
@@ -13,7 +14,7 @@ from autograder.remote import Session, handle, ref
 
 registry = Registry()
 
-SLIDE = "Part 4, 'Profiling: FLOPs, memory, latency'"
+SLIDE = slides.PROFILING
 CNN = Provided(["Sequential", [
     ["Conv2d", [3, 16, 3], {"padding": 1}], ["BatchNorm2d", [16]], ["ReLU"],
     ["Conv2d", [16, 32, 3], {"stride": 2, "padding": 1, "bias": False}], ["ReLU"],
@@ -52,7 +53,7 @@ def method(name: str, attr: str) -> dict:
     return handle(name, attr)
 
 
-@registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", SLIDE + " (a multiply-add is 2 FLOPs)")
+@registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"))
 def flops(session: Session, rule) -> Outcome:
     """FLOPs of a CNN, an MLP and a network with attention equal the exact counts."""
     probes = (("CNN", CNN, (3, 16, 16)), ("MLP", MLP, (3, 8, 8)), ("network with attention", ATTENDING_CNN, (3, 16, 16)))
@@ -150,7 +151,7 @@ def digits_batches(count: int, batch: int = 64):
     return [(images[order[i:i + batch]], labels[order[i:i + batch]]) for i in range(0, count * batch, batch)]
 
 
-@registry.check("part4.profiler.training", "profiler", "ModelProfiler.benchmark_training", "Part 4, 'Training benchmark'")
+@registry.check("part4.profiler.training", "profiler", "ModelProfiler.benchmark_training", SLIDE)
 def training(session: Session, rule) -> Outcome:
     """benchmark_training reports one entry per epoch, with a falling loss."""
     DIGITS_CNN.install(session, "train")
@@ -217,7 +218,7 @@ def non_square_flops(session: Session) -> str:
 
 
 @registry.check("part4.profiler.errors", "profiler", "ModelProfiler (arguments and edge cases)",
-                SLIDE + " (num_runs below 1 or an empty dataloader raise ValueError)")
+                SLIDE + "; " + slides.ERRORS)
 def profiler_errors(session: Session, rule) -> Outcome:
     """num_runs below 1 and an empty dataloader raise a ValueError naming them; one image and a
     non-square image work."""

@@ -6,6 +6,7 @@ from typing import Optional
 
 from hypothesis import strategies as st
 
+from autograder.checks import slides
 from autograder.checks.common import (
     all_of,
     Case,
@@ -38,10 +39,10 @@ class BlockKind:
 
 
 BLOCKS = {
-    "basic_block": BlockKind("resnet.BasicBlock", 1, False, "bn2", "Part 1, 'BasicBlock' (post-activation)"),
-    "bottleneck": BlockKind("resnet.BottleneckBlock", 4, False, "bn3", "Part 1, 'Bottleneck block'"),
-    "preact_basic": BlockKind("resnet.PreActBasicBlock", 1, True, "conv2", "Part 1, 'Pre-activation blocks'"),
-    "preact_bottleneck": BlockKind("resnet.PreActBottleneckBlock", 4, True, "conv3", "Part 1, 'Pre-activation blocks'"),
+    "basic_block": BlockKind("resnet.BasicBlock", 1, False, "bn2", slides.BASIC_BLOCK),
+    "bottleneck": BlockKind("resnet.BottleneckBlock", 4, False, "bn3", slides.BOTTLENECK),
+    "preact_basic": BlockKind("resnet.PreActBasicBlock", 1, True, "conv2", slides.PREACTIVATION),
+    "preact_bottleneck": BlockKind("resnet.PreActBottleneckBlock", 4, True, "conv3", slides.PREACTIVATION),
 }
 
 
@@ -108,7 +109,7 @@ for _key, _kind in BLOCKS.items():
 
 
 TORCHVISION_COUNTS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160}
-RESNET_SLIDE = "Part 1, 'Building ResNet' (stem, stages, _make_layer)"
+RESNET_SLIDE = slides.RESNET
 
 
 @registry.check("part1.resnet.parameters", "resnet", "resnet18/34/50/101", RESNET_SLIDE)
@@ -162,7 +163,7 @@ RESNET_EDGE_CASES = [
 
 
 @registry.check("part1.errors", "resnet", "ResNet (arguments and edge cases)",
-                "Part 1, 'Building ResNet' (invalid arguments raise ValueError; any batch size and image shape work)")
+                slides.RESNET + "; " + slides.ERRORS)
 def resnet_errors(session: Session, rule) -> Outcome:
     """An unknown stem or a wrong number of stages raises a ValueError naming it; batch size 1 and
     non-square inputs work."""

@@ -18,13 +18,14 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from autograder.checks import slides
 from autograder.checks.common import Outcome, digits, failed, passed
 from autograder.checks.registry import Registry
 from autograder.remote import Session, ref
 
 registry = Registry()
 
-SLIDE = "Part 4, 'Training your models'"
+SLIDE = slides.TRAINING
 BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 HELD_OUT = 360

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
+from autograder.checks import slides
 from autograder.checks.common import (
     all_of,
     Case,
@@ -28,10 +29,10 @@ from autograder.remote import Session, ref
 
 registry = Registry()
 
-PATCH_SLIDE = "Part 3, 'Patch embedding'"
-MHA_SLIDE = "Part 3, 'Multi-head self-attention'"
-BLOCK_SLIDE = "Part 3, 'Transformer encoder block'"
-VIT_SLIDE = "Part 3, 'Vision Transformer: CLS token, positions, head'"
+PATCH_SLIDE = slides.PATCHES
+MHA_SLIDE = slides.ATTENTION
+BLOCK_SLIDE = slides.ENCODER_BLOCK
+VIT_SLIDE = slides.VIT
 
 
 
@@ -62,7 +63,7 @@ PATCH_VARIANTS = ("patch_embedding.reshaped_not_transposed", "patch_embedding.co
 """Known alternatives (``autograder.checks.known``) the numerics check recognises."""
 
 
-@registry.check("part3.patch_embedding.numerics", "vit", "PatchEmbedding", PATCH_SLIDE + " (row-major patch order)",
+@registry.check("part3.patch_embedding.numerics", "vit", "PatchEmbedding", PATCH_SLIDE,
                 alternatives=PATCH_VARIANTS)
 def patch_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, PATCH_VARIANTS) for case in PATCH_NUMERIC])
@@ -99,7 +100,7 @@ def mha_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
 
 
-@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", MHA_SLIDE + " (return_attention=True)",
+@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", slides.section("3.2", "Autoatención Multi-Cabeza", "visualización e interpretación de pesos de atención"),
                 uses=("part3.mha.numerics",))
 def mha_weights(session: Session, rule) -> Outcome:
     """With return_attention=True: weights (B, H, T, T), rows summing to 1, equal to the reference's."""
@@ -129,7 +130,7 @@ def mha_weights(session: Session, rule) -> Outcome:
     return passed("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's")
 
 
-@registry.check("part3.mha.permutation", "vit", "MultiHeadAttention", MHA_SLIDE + " (self-attention has no notion of order)")
+@registry.check("part3.mha.permutation", "vit", "MultiHeadAttention", MHA_SLIDE)
 def mha_permutation(session: Session, rule) -> Outcome:
     """Permuting the tokens permutes the output: self-attention is permutation-equivariant."""
     session.build("perm", ref("vit.MultiHeadAttention"), 16, 4)
@@ -171,7 +172,7 @@ def block_parameters(session: Session, rule) -> Outcome:
     return check_parameter_counts(session, block_cases(5))
 
 
-@registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", BLOCK_SLIDE + " (pre-norm, LayerNorm eps 1e-6)",
+@registry.check("part3.encoder_block.numerics", "vit", "TransformerEncoderBlock", slides.PRE_NORM,
                 uses=("part3.mha.numerics",), alternatives=BLOCK_VARIANTS)
 def block_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, BLOCK_VARIANTS) for case in BLOCK_NUMERIC])
@@ -184,7 +185,7 @@ def block_gradients(session: Session, rule) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- positions and the ViT
-@registry.check("part3.positions.sinusoidal", "vit", "sinusoidal_position_table", "Part 3, 'Position embeddings'")
+@registry.check("part3.positions.sinusoidal", "vit", "sinusoidal_position_table", slides.POSITIONS)
 def sinusoidal(session: Session, rule) -> Outcome:
     """The fixed table of Vaswani et al. for a few sizes."""
     problems = []
@@ -283,7 +284,7 @@ VIT_EDGE_CASES = [
 
 
 @registry.check("part3.errors", "vit", "Vision Transformer parts (arguments and edge cases)",
-                "Part 3 (invalid arguments and images of the wrong size raise ValueError)")
+                slides.PATCHES + "; " + slides.ATTENTION + "; " + slides.ERRORS)
 def vit_errors(session: Session, rule) -> Outcome:
     """Heads that do not split embed_dim, an img_size that patches do not tile, an image of the
     wrong size, an unknown pos_encoding and an odd sinusoidal dim each raise a ValueError naming

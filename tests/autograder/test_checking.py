@@ -108,3 +108,12 @@ def test_the_switch_is_read_from_grading_yml(tmp_path):
     (tmp_path / "grading.yml").write_text(text)
     assert RUBRIC.one_penalty_per_mistake is True
     assert load_rubric(tmp_path / "grading.yml", CHECKS) == dataclasses.replace(RUBRIC, one_penalty_per_mistake=False)
+
+
+def test_every_hint_cites_the_slides_sections_in_their_words():
+    from autograder.checks.slides import CRITERIA, SECTIONS
+
+    for check_id, spec in CHECKS.items():
+        for cited in spec.hint.split("; "):
+            number = cited.split(" ", 1)[0]
+            assert cited.startswith(CRITERIA) or cited.startswith(f"{number} {SECTIONS.get(number)}"), (check_id, cited)
