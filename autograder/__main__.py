@@ -59,6 +59,22 @@ def run_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_catalogues(args: argparse.Namespace) -> int:
+    """Extract, merge and compile the translation catalogues, or with --check report what is wrong."""
+    from autograder.catalogues import problems, write
+
+    if not args.check:
+        for path in write():
+            print(f"wrote {path.relative_to(paths.ROOT)}")
+    found = problems()
+    for problem in found[:40]:
+        print(problem)
+    if len(found) > 40:
+        print(f"... and {len(found) - 40} more")
+    print(f"{len(found)} problem(s) in the catalogues" if found else "the catalogues are complete and up to date")
+    return 1 if found else 0
+
+
 def run_check(args: argparse.Namespace) -> int:
     """Grade a folder or notebook with the visible checks, the reference's values from golden/."""
     inputs = _grading_inputs(args)
@@ -70,22 +86,27 @@ def run_check(args: argparse.Namespace) -> int:
     from autograder.report import format_report
     from autograder.selection import SelectionError, selected
 
+    from autograder.i18n import _, course_language, use
+
+    use(args.lang or course_language(rubric.language))
     visible = visible_rubric(rubric)
     try:
         chosen = selected(visible, args.only)
     except SelectionError as error:
         print(f"error: --only {error}", file=sys.stderr)
         return 2
-    what = f"{len(chosen.checks)} of the visible checks" if args.only else "the visible checks"
+    what = (_("{count} of the visible checks").format(count=len(chosen.checks)) if args.only
+            else _("the visible checks"))
     graded = grade(submission, chosen, device, sandbox="off", reference="replay", threads=args.threads,
-                   progress=_progress_printer(args.progress), show_prints=True, style=not args.only)
-    print(format_report(graded.reported, f"Lab 3 self-check: {submission} ({device}), {what}", graded.notes,
-                        show_prints=True))
+                   progress=_progress_printer(args.progress), show_prints=True, style=not args.only,
+                   language=args.lang)
+    title = _("Lab 3 self-check: {submission} ({device}), {what}").format(submission=submission, device=device, what=what)
+    print(format_report(graded.reported, title, graded.notes, show_prints=True))
     hidden = len(rubric.checks) - len(visible.checks)
     if hidden:
-        print(f"{hidden} more checks run when instructors grade, after the due date.")
+        print(_("{count} more checks run when instructors grade, after the due date.").format(count=hidden))
     elif student_copy():
-        print("More checks run when instructors grade, after the due date.")
+        print(_("More checks run when instructors grade, after the due date."))
     return 0
 
 
@@ -130,7 +151,8 @@ def run_release(args: argparse.Namespace) -> int:
     if rubric is None:
         return 2
     try:
-        files = release(Path(args.out), rubric, Path(args.rubric).read_text(encoding="utf-8"), kit_url=args.kit_url)
+        files = release(Path(args.out), rubric, Path(args.rubric).read_text(encoding="utf-8"), kit_url=args.kit_url,
+                        language=args.lang or "")
     except ReleaseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -207,11 +229,14 @@ def run_grade(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        graded = grade(submission, rubric, device, args.sandbox, threads=args.threads)
+        graded = grade(submission, rubric, device, args.sandbox, threads=args.threads, language=args.lang)
     except SandboxUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
+    from autograder.i18n import course_language, use
+
+    use(args.lang or course_language(rubric.language))
     print(format_report(graded.reported, f"Lab 3 autograder: {submission} ({device})", graded.notes))
     write_results(args.results, graded.results_json(elapsed))
     print(f"results written to {args.results} in {elapsed:.1f} s")
@@ -275,6 +300,11 @@ def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
                              "else resource limits only)")
 
 
+def _language_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=["en", "es"], default=None,
+                        help="language of the feedback and reports (default: the rubric's `language`)")
+
+
 def _threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int, default=1,
                         help="torch threads of each grading (grader and worker; default 1: the checks' models are "
@@ -292,6 +322,7 @@ def _grade_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="submission: a folder laid out like skeletons/, or a .ipynb notebook")
     parser.add_argument("--results", default="results.json", help="Gradescope results file to write")
     _rubric_and_device_options(parser)
+    _language_option(parser)
 
 
 def _check_parser(parser: argparse.ArgumentParser) -> None:
@@ -302,6 +333,7 @@ def _check_parser(parser: argparse.ArgumentParser) -> None:
                              "a name in it (mha, basic_block), or a class (MultiHeadAttention)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="a line per check as it finishes (default: when the terminal shows it)")
+    _language_option(parser)
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
@@ -312,6 +344,10 @@ def _golden_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
 
 
+def _catalogues_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="only report missing translations and stale files")
+
+
 def _notebook_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="only report whether the notebook is up to date")
 
@@ -320,6 +356,7 @@ def _release_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="a new (or empty) folder for the student bundle")
     parser.add_argument("--kit-url", default="", help="where students will download the bundle as a .zip: the "
                                                        "released notebook's first cell fetches it on Colab")
+    _language_option(parser)
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
 
 
@@ -337,6 +374,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
     "batch": (run_batch, _batch_parser, "grade a folder of submission folders into a gradebook (resumable)"),
     "check": (run_check, _check_parser, "self-check: the visible checks, without solutions/ (from golden/)"),
     "golden": (run_golden, _golden_parser, "record golden/ (the reference's values for the visible checks)"),
+    "catalogues": (run_catalogues, _catalogues_parser, "extract, merge and compile the translations (autograder/locale)"),
     "gradescope": (run_gradescope, _gradescope_parser, "build the Gradescope autograder package (zip)"),
     "notebook": (run_notebook, _notebook_parser, "build the lab notebook (nbgrader source) in notebooks/source/"),
     "release": (run_release, _release_parser, "write the student bundle: skeletons, notebook, golden files, tests"),

@@ -17,6 +17,7 @@ from autograder.checks.common import Outcome
 from autograder.checks.known import described
 from autograder.checks.registry import CheckSpec
 from autograder.client import SubmissionError, WorkerFailure
+from autograder.i18n import _
 from autograder.forbidden import ForbiddenRule, resolve, violations
 from autograder.remote import Session
 from autograder.rubric import DEFAULT_TIMEOUT_S, CheckRule, Rubric, TrainingSettings
@@ -29,14 +30,18 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
             return f"{spec.component}: {error.message}"
         if error.message.startswith("NotImplementedError"):
             where = f" ({error.where})" if error.where else ""
-            return f"{spec.component}: not implemented yet{where}"
-        where = f" at {error.where}" if error.where else ""
-        return f"{spec.component}: your code raised {error.message}{where}"
+            return _("{component}: not implemented yet{where}").format(component=spec.component, where=where)
+        if error.where:
+            return _("{component}: your code raised {error} at {where}").format(
+                component=spec.component, error=error.message, where=error.where)
+        return _("{component}: your code raised {error}").format(component=spec.component, error=error.message)
     if isinstance(error, WorkerFailure):
         return f"{spec.component}: {error}"
     if isinstance(error, AlignmentError):
-        return f"{spec.component}: cannot line up your layers with the reference's: {error}"
-    return f"{spec.component}: the grader could not finish this check ({type(error).__name__}: {error}); scored 0"
+        return _("{component}: cannot line up your layers with the reference's: {error}").format(
+            component=spec.component, error=error)
+    return _("{component}: the grader could not finish this check ({error}); scored 0").format(
+        component=spec.component, error=f"{type(error).__name__}: {error}")
 
 
 def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Path],
@@ -61,7 +66,8 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
             values with each known alternative of the checks it uses, one at a time, for replay.
     """
     if submission is not None and not (submission / f"{spec.module}.py").is_file():
-        return Outcome(0.0, f"{spec.component}: {spec.module}.py not found in the submission", stopped=True)
+        return Outcome(0.0, _("{component}: {file} not found in the submission").format(
+            component=spec.component, file=f"{spec.module}.py"), stopped=True)
     session = Session(worker, rule.timeout_s, training)
     session.alternatives = alternatives
     try:
@@ -77,14 +83,14 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
             return Outcome(0.0, _explain(spec, error), stopped=True)
         # Only single alternatives are recorded: judge this rare combination without them here.
         outcome = run_check(spec, rule, worker, submission, training, forbidden, reference, golden_folder)
-        return Outcome(outcome.fraction, outcome.message + "\n(this self-check cannot judge it with the known "
-                       "mistakes of the parts it uses; the instructors' grade does)", outcome.alternatives)
+        return Outcome(outcome.fraction, outcome.message + "\n" + _("(this self-check cannot judge it with the known "
+                       "mistakes of the parts it uses; the instructors' grade does)"), outcome.alternatives)
     except Exception as error:  # noqa: BLE001 - whatever happened, the check scores 0 and says why
         return Outcome(0.0, _explain(spec, error), stopped=True)
     used = sorted({v for built in session.built for v in violations(built.modules, list(forbidden))})
     if used:
-        return Outcome(0.0, f"{spec.component}: the lab asks for a from-scratch implementation, but "
-                            f"{'; '.join(used[:3])}")
+        return Outcome(0.0, _("{component}: the lab asks for a from-scratch implementation, but {uses}").format(
+            component=spec.component, uses="; ".join(used[:3])))
     fraction = min(1.0, max(0.0, float(outcome.fraction)))
     return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives), outcome.stopped)
 
@@ -151,15 +157,18 @@ def attributed(spec: CheckSpec, outcome: Outcome, failing: dict[str, Outcome], j
     """``outcome`` with its feedback naming the root causes first: the failing checks of what it uses
     (``failing``), and the known alternatives it was judged with (``judged``: key -> the check
     that found it)."""
-    notes = [f"judged against a reference with your {CHECKS[used].component}'s known mistake, which {used} takes "
-             f"the points for: {described(key)}" for key, used in judged.items()]
+    notes = [_("judged against a reference with your {component}'s known mistake, which {check} takes the points "
+               "for: {mistake}").format(component=CHECKS[used].component, check=used, mistake=described(key))
+             for key, used in judged.items()]
     if outcome.fraction < 1:
         causes = []
         for used in failing:
             component = CHECKS[used].component
-            causes.append(f"{spec.component} uses your {component}, which fails {used}: fix that first"
+            causes.append(_("{component} uses your {used_component}, which fails {check}: fix that first").format(
+                component=spec.component, used_component=component, check=used)
                           if component != spec.component else
-                          f"your {component} also fails {used}, which may cause this: fix that first")
+                          _("your {component} also fails {check}, which may cause this: fix that first").format(
+                              component=component, check=used))
         lines = causes + [outcome.message] + [f"({note})" for note in notes]
     else:
         lines = [outcome.message] + [f"({note})" for note in notes]

@@ -13,6 +13,7 @@ import torch
 from autograder.checking import Checking
 from autograder.checks import CHECKS
 from autograder.client import SubmissionError, Worker, WorkerFailure
+from autograder.i18n import N_, _, course_language, speaking
 from autograder.notebook import NotebookError, code_cells, extract
 from autograder.remote import ref
 from autograder.report import CheckResult, results_json
@@ -23,8 +24,8 @@ from autograder.worker import LAB_MODULES
 
 NOTEBOOK_CODE = "_notebook_cells.py"
 """A notebook's code cells as one file, written beside its extracted modules for the style report."""
-SELF_CHECK_NOTE = ("Your code ran in a process of its own, as when instructors grade; there it also runs in a "
-                   "sandbox, with time and memory limits.")
+SELF_CHECK_NOTE = N_("Your code ran in a process of its own, as when instructors grade; there it also runs in a "
+                     "sandbox, with time and memory limits.")
 """The first note of a self-check's report, in place of the sandbox's."""
 PRINTED_LINES_KEPT = 20
 """Lines of the submission's prints kept per check."""
@@ -72,7 +73,7 @@ def resolve_device(device: str) -> str:
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
           reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1,
           progress: Optional[Callable[[CheckResult, int, int], None]] = None, show_prints: bool = False,
-          style: bool = True) -> Graded:
+          style: bool = True, language: Optional[str] = None) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
     skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
 
@@ -81,13 +82,19 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
     ``progress(result, done, total)`` is called as each check finishes. Each result keeps what the
     submission printed while it ran; unless ``show_prints``, a note says the report leaves them out.
-    ``style``: whether to add the clean-code report.
+    ``style``: whether to add the clean-code report. ``language``: of the feedback (default: the rubric's).
     """
+    with speaking(language or course_language(rubric.language)):
+        return _grade(submission, rubric, device, sandbox, reference, golden_folder, threads, progress, show_prints, style)
+
+
+def _grade(submission: Path, rubric: Rubric, device: str, sandbox: str, reference: str, golden_folder: Optional[Path],
+           threads: int, progress, show_prints: bool, style: bool) -> Graded:
     checking = {"reference": reference, "golden_folder": golden_folder, "progress": progress, "style": style}
     submission = Path(submission).resolve()
     device = resolve_device(device)
     confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
-    notes = [SELF_CHECK_NOTE if show_prints and sandbox == "off" else confinement.note(device)]
+    notes = [_(SELF_CHECK_NOTE) if show_prints and sandbox == "off" else confinement.note(device)]
     with torch_threads(threads):
         if not (submission.is_file() and submission.suffix == ".ipynb"):
             graded = _grade_folder(submission, rubric, device, confinement, notes, False, checking, threads)
@@ -101,8 +108,8 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
                 graded = _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
     printed = sum(len(r.printed.splitlines()) for r in graded.results)
     if printed and not show_prints:
-        graded.notes.append(f"Your code printed {printed} line(s) while it was graded; prints are left out of "
-                            "this report (`python -m autograder check` shows them).")
+        graded.notes.append(_("Your code printed {count} line(s) while it was graded; prints are left out of this "
+                              "report (`python -m autograder check` shows them).").format(count=printed))
     return graded
 
 
@@ -132,7 +139,7 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
             outcome = run.outcome(check_id)
             message = outcome.message
             if outcome.fraction < 1:
-                message += f"\nSee the slides: {spec.hint}"
+                message += "\n" + _("See the slides: {section}").format(section=spec.hint)
             printed = "\n".join(worker.output_since(mark).splitlines()[-PRINTED_LINES_KEPT:])
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
                                        rule.visibility, time.perf_counter() - start, printed))

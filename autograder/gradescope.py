@@ -56,7 +56,7 @@ def build(zip_path: Path) -> list[str]:
         "kit/grading.yml": (paths.ROOT / "grading.yml").read_bytes(),
     }
     for package in PACKAGES:
-        for source in sorted((paths.ROOT / package).rglob("*.py")):
+        for source in sorted([*(paths.ROOT / package).rglob("*.py"), *(paths.ROOT / package).rglob("*.mo")]):
             relative = source.relative_to(paths.ROOT)
             if relative not in paths.INSTRUCTOR_TOOLS:  # the grader never imports them
                 files[f"kit/{relative.as_posix()}"] = source.read_bytes()

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from autograder import paths
 from autograder.golden_files import SHOWN, stale, up_to_date, visible_rubric
+from autograder.i18n import LOCALES, _, speaking
+from autograder.localize import translate_markdown, translate_todos
 from autograder.rubric import Rubric, whole
 from autograder.style import RUFF
 
@@ -54,12 +56,18 @@ def hidden_check_ids() -> set[str]:
             for check_id in module.registry.checks}
 
 
-def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = True, kit_url: str = "") -> list[Path]:
+def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = True, kit_url: str = "",
+            language: str = "") -> list[Path]:
     """Write the student bundle into ``out`` (which must be missing or empty); returns its files.
 
     ``kit_url``: where students will download the bundle as a .zip, written into the released
-    notebook's first cell (it fetches the kit on Colab).
+    notebook's first cell (it fetches the kit on Colab). ``language``: what students read (default:
+    the rubric's): the skeletons' TODO comments, the notebook's markdown, the README and, through
+    the bundle's rubric, the feedback.
     """
+    language = language or rubric.language
+    if language != rubric.language:
+        rubric_text = with_language(rubric_text, language)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty; give a new folder")
@@ -77,8 +85,13 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
         relative = source.relative_to(paths.ROOT)
         if relative not in LEFT_OUT:
             _copy(source, out / relative)
-    for source in sorted(paths.SKELETONS.glob("*.py")):
-        _copy(source, out / "skeletons" / source.name)
+    for source in sorted(LOCALES.rglob("*.mo")):
+        _copy(source, out / source.relative_to(paths.ROOT))
+    with speaking(language):
+        for source in sorted(paths.SKELETONS.glob("*.py")):
+            target = out / "skeletons" / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(translate_todos(source.read_text(encoding="utf-8"), _), encoding="utf-8")
     for source in sorted((paths.ROOT / "experiments").glob("*.py")):
         _copy(source, out / "experiments" / source.name)
     for check_id in visible.checks:
@@ -86,12 +99,13 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
         _copy(paths.GOLDEN / name, out / "golden" / name)
     _copy(STUDENT / "test_lab.py", out / "tests" / "test_lab.py")
     _copy(STUDENT / "conftest.py", out / "tests" / "conftest.py")
-    _copy(STUDENT / "README.md", out / "README.md")
+    readme = STUDENT / ("README.md" if language == "en" else f"README.{language}.md")
+    _copy(readme, out / "README.md")
     (out / "grading.yml").write_text(student_rubric_text(rubric_text, rubric), encoding="utf-8")
     (out / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n", encoding="utf-8")
     (out / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
     if SOURCE_NOTEBOOK.is_file():
-        released_notebook(SOURCE_NOTEBOOK, out / "lab3.ipynb", kit_url)
+        released_notebook(SOURCE_NOTEBOOK, out / "lab3.ipynb", kit_url, language)
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
@@ -131,9 +145,10 @@ def student_rubric_text(text: str, rubric: Rubric) -> str:
     return header + "\n".join(out) + "\n"
 
 
-def released_notebook(source: Path, target: Path, kit_url: str = "") -> None:
+def released_notebook(source: Path, target: Path, kit_url: str = "", language: str = "en") -> None:
     """What ``nbgrader generate_assignment`` makes of ``source``: solutions and hidden tests
-    removed, in a throwaway course folder; ``kit_url`` set in the first cell that asks for it."""
+    removed, in a throwaway course folder; ``kit_url`` set in the first cell that asks for it, the
+    markdown in ``language`` (nbgrader checksums graded cells only, never plain markdown)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -159,6 +174,20 @@ def released_notebook(source: Path, target: Path, kit_url: str = "") -> None:
         _copy(made, target)
     if kit_url:
         _set_kit_url(target, kit_url)
+    if language != "en":
+        import nbformat
+
+        data = nbformat.read(target, as_version=4)
+        with speaking(language):
+            translate_markdown(data, _)
+        nbformat.write(data, target)
+
+
+def with_language(rubric_text: str, language: str) -> str:
+    """``grading.yml``'s text with its top-level ``language`` set to ``language``."""
+    if re.search(r"^language:", rubric_text, re.M):
+        return re.sub(r"^language:.*$", f"language: {language}", rubric_text, count=1, flags=re.M)
+    return re.sub(r"^(code_points:.*)$", rf"\1\nlanguage: {language}", rubric_text, count=1, flags=re.M)
 
 
 def _set_kit_url(notebook: Path, url: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import torch
 
+from autograder.i18n import _
 from autograder.client import SubmissionError, Worker, WorkerFailure, WorkerTimeout
 from autograder.rubric import TrainingSettings
 
@@ -178,10 +179,10 @@ class Session:
         args = [{"$tensor": f"x{i}"} for i in range(len(inputs))]
         answer = self.call(handle(name), tensors, args=args, model=name, **options)
         if returns is not None and not matches(answer.result, returns):
-            extra = (" Return only the output here: the modules built on this one take it as a tensor."
+            extra = (" " + _("Return only the output here: the modules built on this one take it as a tensor.")
                      if returns is torch.Tensor and isinstance(answer.result, (tuple, list)) else "")
-            raise SubmissionError(f"forward should return {described(returns)}; yours returns "
-                                  f"{described(answer.result)}.{extra}", kind="output")
+            raise SubmissionError(_("forward should return {expected}; yours returns {got}.").format(
+                expected=described(returns), got=described(answer.result)) + extra, kind="output")
         return answer
 
 
@@ -196,7 +197,7 @@ def matches(value: Any, template: Any) -> bool:
 def described(value: Any) -> str:
     """A value's (or a template's) structure in words: "a tensor", "2 values (a tensor, None)"."""
     if value is torch.Tensor or isinstance(value, torch.Tensor):
-        return "a tensor"
+        return _("a tensor")
     if isinstance(value, (tuple, list)):
-        return f"{len(value)} values ({', '.join(described(v) for v in value)})"
-    return "None" if value is None else f"a {type(value).__name__}"
+        return _("{count} values ({values})").format(count=len(value), values=", ".join(described(v) for v in value))
+    return "None" if value is None else _("a {type}").format(type=type(value).__name__)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.i18n import N_, _
 from autograder.rubric import VISIBILITIES
 
 EPS = 1e-9
@@ -28,13 +29,14 @@ MAX_LINE_CHARS = 300
 """Characters shown of one output line in the terminal report."""
 
 PART_TITLES = {
-    "part1": "Part 1: ResNet",
-    "part2": "Part 2: Attention",
-    "part3": "Part 3: Vision Transformer",
-    "part4": "Part 4: Profiling and training",
-    "code": "Code quality",
+    "part1": N_("Part 1: ResNet"),
+    "part2": N_("Part 2: Attention"),
+    "part3": N_("Part 3: Vision Transformer"),
+    "part4": N_("Part 4: Profiling and training"),
+    "code": N_("Code quality"),
 }
-"""Part id (a check id's text before the first dot) -> heading; other parts show their id."""
+"""Part id (a check id's text before the first dot) -> heading (in English: translate with ``_``);
+other parts show their id."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[st
 
     lines = [title, "=" * len(title)] + [line for note in notes for line in _clean_lines(note)]
     for part, members in parts.items():
-        lines += ["", PART_TITLES.get(part, part)]
+        lines += ["", _(PART_TITLES[part]) if part in PART_TITLES else part]
         for r in members:
             first, *details = _clean_lines(r.output) or [""]
             head = f"  [{'PASS' if r.passed else 'FAIL'}]  {_fraction(r.score, r.max_score).rjust(score_width)}  "
@@ -152,16 +154,17 @@ def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[st
                 shown = details[:MAX_DETAIL_LINES]
                 lines += [f"{indent}{line}".rstrip() for line in shown]
                 if len(details) > len(shown):
-                    lines.append(f"{indent}... ({len(details) - len(shown)} more lines)")
+                    lines.append(indent + _("... ({count} more lines)").format(count=len(details) - len(shown)))
             if show_prints and r.printed.strip():
                 printed = _clean_lines(r.printed)[-MAX_PRINTED_LINES:]
-                lines.append(f"{indent}your code printed (last {len(printed)} lines):")
+                lines.append(indent + _("your code printed (last {count} lines):").format(count=len(printed)))
                 lines += [f"{indent}| {line}".rstrip() for line in printed]
         passed = sum(r.passed for r in members)
         subtotal = _fraction(math.fsum(r.score for r in members), math.fsum(r.max_score for r in members), " / ")
-        lines.append(f"  Subtotal: {subtotal}  ({passed} of {len(members)} checks passed)")
+        lines.append("  " + _("Subtotal: {points}  ({passed} of {count} checks passed)").format(
+            points=subtotal, passed=passed, count=len(members)))
     total = _fraction(math.fsum(r.score for r in results), math.fsum(r.max_score for r in results), " / ")
-    lines += ["", f"Total: {total}"]
+    lines += ["", _("Total: {points}").format(points=total)]
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ Format::
     training: {max_steps: 400, min_accuracy: 0.8, target_accuracy: 0.9, validate_every: 25, cpu_budget_s: 60}  # optional
     sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
     one_penalty_per_mistake: true   # optional; see Rubric.one_penalty_per_mistake
+    language: es                    # optional (default en); what students read: feedback, reports, skeletons, notebook
     style: {points: 0}              # optional; the clean-code report's points, counted in code_points
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
@@ -50,6 +51,8 @@ import yaml
 
 VISIBILITIES = ("visible", "hidden", "after_due_date")
 """Gradescope's visibility values a check may take."""
+LANGUAGES = ("en", "es")
+"""Languages the kit's student-facing text is written in (``autograder/locale``)."""
 DTYPES = ("float32", "float64")
 """Dtype names a tolerance may be given for."""
 EPS = 1e-9
@@ -58,7 +61,7 @@ EPS = 1e-9
 DEFAULT_TIMEOUT_S = 60.0
 """Seconds a check may take when the rubric does not say."""
 BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": DEFAULT_TIMEOUT_S, "visibility": "visible"}
-TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox",
+TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox", "language",
             "one_penalty_per_mistake", "style", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
 DEFAULT_KEYS = ("timeout_s", "visibility")
@@ -137,6 +140,9 @@ class Rubric:
     against the reference with the same known mistake, so that the mistake costs points once;
     false: every check that the mistake reaches loses its points (its feedback still names the
     root cause first)."""
+    language: str = "en"
+    """The language students read (``autograder.i18n.LANGUAGES``): feedback, reports, the released
+    skeletons' comments, notebook and README."""
 
     @property
     def max_score(self) -> float:
@@ -228,6 +234,9 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     style = _mapping(top.get("style", {}), "style")
     _only_keys(style, ("points",), "style")
     style_points = _non_negative(style.get("points", 0), "style: points")
+    language = top.get("language", "en")
+    if language not in LANGUAGES:
+        raise RubricError(f"language must be one of {', '.join(LANGUAGES)}, got {_show(language)}")
     one_penalty = top.get("one_penalty_per_mistake", True)
     if not isinstance(one_penalty, bool):
         raise RubricError(f"one_penalty_per_mistake must be true or false, got {_show(one_penalty)}")
@@ -263,7 +272,8 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
-    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style_points, one_penalty)
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style_points, one_penalty,
+                  language)
 
 
 def _defaults(value: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import torch
 from autograder import paths
 from autograder.client import SubmissionError
 from autograder.protocol import read_message, write_message
+from autograder.i18n import _, course_language, speaking
 from autograder.worker import LAB_MODULES, WorkerState, answer
 
 
@@ -87,28 +88,31 @@ def run_notebook_check(check_id: str, namespace: dict, rubric_path: Path | str =
     spec = CHECKS[check_id]
     # nbgrader gives no points to a test cell that writes to stderr: the student's warnings and
     # prints during the check go to stdout.
-    with contextlib.redirect_stderr(sys.stdout):
+    with contextlib.redirect_stderr(sys.stdout), speaking(course_language(rubric.language)):
         outcome = Checking(NotebookWorker(namespace, device), None, rubric, reference_mode()).outcome(check_id)
-    feedback = outcome.message if outcome.fraction >= 1 else f"{outcome.message}\nSee the slides: {spec.hint}"
-    return outcome.fraction, feedback
+        hint = "\n" + _("See the slides: {section}").format(section=spec.hint)
+    return outcome.fraction, outcome.message if outcome.fraction >= 1 else outcome.message + hint
 
 
 def assert_check(check_id: str, namespace: dict, rubric_path: Path | str = paths.ROOT / "grading.yml",
                  device: str = "cpu") -> None:
     """Print the check's feedback; raise AssertionError with it unless the check earns full marks."""
     fraction, feedback = run_notebook_check(check_id, namespace, rubric_path, device)
-    if fraction < 1:
-        raise AssertionError(f"{check_id}: {fraction:.0%} of its points\n{feedback}")
-    print(f"{check_id}: passed. {feedback}")
+    with speaking(course_language(_rubric(str(rubric_path)).language)):
+        if fraction < 1:
+            raise AssertionError(_("{check}: {share} of its points").format(check=check_id, share=f"{fraction:.0%}")
+                                 + f"\n{feedback}")
+        print(_("{check}: passed.").format(check=check_id) + f" {feedback}")
 
 
 def graded_after_due_date(count: int, points: float, shown: int) -> None:
     """Say, in a test cell, that ``count`` of its checks (``points`` points) are not run here: they
     run when the lab is graded, after the due date. ``shown``: the cell's checks that do run here."""
-    what = f"{count} check{'s' if count != 1 else ''} worth {points:g} point{'s' if points != 1 else ''}"
-    if shown:
-        print(f"{what} more in this cell are graded after the due date, when the lab is graded; "
-              "the checks above ran here.")
-    else:
-        print(f"Graded after the due date: this cell's {what} run when the lab is graded, not here. "
-              "Nothing is checked yet, so passing this cell earns nothing by itself.")
+    with speaking(course_language(_rubric(str(paths.ROOT / "grading.yml")).language)):
+        if shown:
+            print(_("{count} more check(s) in this cell, worth {points} point(s), are graded after the due date, when "
+                    "the lab is graded; the checks above ran here.").format(count=count, points=f"{points:g}"))
+        else:
+            print(_("Graded after the due date: this cell's {count} check(s), worth {points} point(s), run when the "
+                    "lab is graded, not here. Nothing is checked yet, so passing this cell earns nothing by "
+                    "itself.").format(count=count, points=f"{points:g}"))

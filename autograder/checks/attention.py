@@ -5,6 +5,7 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.checks import slides
+from autograder.i18n import _
 from autograder.checks.common import (
     all_of,
     Case,
@@ -64,7 +65,7 @@ def se_gate(session: Session, rule) -> Outcome:
     session.build("se", {"$ref": "attention.SEModule"}, 16, 4)
     x = torch.rand(2, 16, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.5
     out = session.forward("se", x, dtype="float64").outputs
-    label = f"SEModule(16, 4) on input {tuple(x.shape)}"
+    label = _("{call} on input {shape}").format(call="SEModule(16, 4)", shape=tuple(x.shape))
     if not out or out[0].shape != x.shape:
         return failed(f"{label} should return the same shape")
     ratio = out[0] / x

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from autograder.i18n import _
 from autograder import fingerprints, probes, remote
 from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed_buffers, reference_calls,
                              student_calls, transplant_candidates, within)
@@ -145,9 +146,14 @@ class Case:
     input_shape: Shape = ()
     """Shape of the (single) input tensor."""
 
-    def label(self) -> str:
+    def call(self) -> str:
+        """The constructor call, e.g. ``MultiHeadAttention(24, 4)``."""
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.target.split('.')[-1]}({', '.join(parts)}) on input {tuple(self.input_shape)}"
+        return f"{self.target.split('.')[-1]}({', '.join(parts)})"
+
+    def label(self) -> str:
+        """The call and its input, e.g. ``MultiHeadAttention(24, 4) on input (2, 7, 24)``."""
+        return _("{call} on input {shape}").format(call=self.call(), shape=tuple(self.input_shape))
 
     def build_reference(self, provided: Optional[list] = None) -> nn.Module:
         """The reference component; modules passed in are appended to ``provided``."""
@@ -247,15 +253,16 @@ def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def first_lines(items: list[str], limit: int = 3) -> str:
     shown = items[:limit]
-    more = f"\n... and {len(items) - limit} more" if len(items) > limit else ""
+    more = "\n" + _("... and {count} more").format(count=len(items) - limit) if len(items) > limit else ""
     return "\n".join(shown) + more
 
 
 def check_output_shapes(session: Session, cases: list[Case]) -> Outcome:
     """Each case's output shape equals the reference's; the fraction of cases that pass."""
     problems = [problem for index, case in enumerate(cases) if (problem := shape_problem(session, case, index))]
-    return share_passed(len(cases), problems, f"all {len(cases)} configurations give the expected output shape",
-                        "configurations give the expected output shape")
+    return share_passed(len(cases), problems,
+                        _("all {count} configurations give the expected output shape").format(count=len(cases)),
+                        _("configurations give the expected output shape"))
 
 
 def shape_problem(session: Session, case: Case, index: int) -> str:
@@ -265,7 +272,8 @@ def shape_problem(session: Session, case: Case, index: int) -> str:
     case.build_student(session, "shape")
     got = session.forward("shape", case.make_input(index)).outputs
     shape = tuple(got[0].shape) if got else None
-    return "" if shape == expected else f"{case.label()}: expected output {expected}, got {shape}"
+    return "" if shape == expected else _("{case}: expected output {expected}, got {got}").format(
+        case=case.label(), expected=expected, got=shape)
 
 
 def share_passed(total: int, problems: list[str], all_passed: str, some_passed: str) -> Outcome:
@@ -285,9 +293,11 @@ def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
                                     lambda: sum(p.numel() for p in case.build_reference().parameters() if p.requires_grad))
         got = case.build_student(session, "count").trainable
         if got != expected:
-            problems.append(f"{case.label().split(' on input')[0]}: expected {expected:,} parameters, got {got:,}")
-    return share_passed(len(cases), problems, f"parameter counts match in all {len(cases)} configurations",
-                        "configurations have the expected parameter count")
+            problems.append(_("{case}: expected {expected} parameters, got {got}").format(
+                case=case.call(), expected=f"{expected:,}", got=f"{got:,}"))
+    return share_passed(len(cases), problems,
+                        _("parameter counts match in all {count} configurations").format(count=len(cases)),
+                        _("configurations have the expected parameter count"))
 
 
 TensorSpec = tuple[str, Shape, str]
@@ -563,7 +573,7 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: tup
     try:
         pair = transplanted(session, case, "numerics")
     except AlignmentError as error:
-        return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
+        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(case=case.label(), error=error))
     problems, matched = [], []
     x64 = case.make_input(1).double()
     variant_outputs = {key: pair.computed(f"variant {key}", lambda ref, key=key: alternative_output(ref, key, x64))
@@ -574,18 +584,25 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: tup
         want = pair.computed(f"output in {dtype}", lambda ref: ref.to(torch_dtype)(x))
         got = session.forward(pair.name, x, dtype=dtype).outputs
         if not got or not close(got[0], want, tol.atol, tol.rtol):
-            detail = f"shape {tuple(got[0].shape)} vs {tuple(want.shape)}" if got and got[0].shape != want.shape else (
-                f"max abs error {max_error(got[0], want):.3g} (tolerance {tol.atol:g} + {tol.rtol:g} x |expected|)" if got else "no tensor output")
+            if got and got[0].shape != want.shape:
+                detail = _("shape {got} vs {expected}").format(got=tuple(got[0].shape), expected=tuple(want.shape))
+            elif got:
+                detail = _("max abs error {error} (tolerance {atol} + {rtol} x |expected|)").format(
+                    error=f"{max_error(got[0], want):.3g}", atol=f"{tol.atol:g}", rtol=f"{tol.rtol:g}")
+            else:
+                detail = _("no tensor output")
             problems.append(f"{dtype}: {detail}")
             for key, output in variant_outputs.items():
                 if got and dtype == "float64" and close(got[0], output, tol.atol, tol.rtol):
-                    problems.append(f"your output matches a known alternative: {described(key)}")
+                    problems.append(_("your output matches a known alternative: {mistake}").format(mistake=described(key)))
                     matched.append(key)
     pair.restore()
     if problems:
-        return Outcome(0.0, f"{case.label()}: output differs from the reference with the same weights\n" + "\n".join(problems),
+        return Outcome(0.0, _("{case}: output differs from the reference with the same weights").format(case=case.label())
+                       + "\n" + "\n".join(problems),
                        tuple(matched))
-    return passed(f"{case.label()}: output equals the reference's with the same weights (float32 and float64)")
+    return passed(_("{case}: output equals the reference's with the same weights (float32 and float64)").format(
+        case=case.label()))
 
 
 def alternative_output(reference: nn.Module, key: str, x: torch.Tensor) -> torch.Tensor:
@@ -598,7 +615,7 @@ def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
     try:
         pair = transplanted(session, case, "gradients")
     except AlignmentError as error:
-        return failed(f"{case.label()}: cannot line up your layers with the reference's: {error}")
+        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(case=case.label(), error=error))
     x = case.make_input(2).double()
 
     def input_gradient(reference: nn.Module) -> torch.Tensor:
@@ -613,10 +630,12 @@ def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
     missing = [name.split(".", 2)[-1] for name in result.missing_grads]
     tol = tolerances["float64"]
     if missing:
-        return failed(f"{case.label()}: no gradient reaches {', '.join(missing[:5])} (a detached path, .data, or an unused layer?)")
+        return failed(_("{case}: no gradient reaches {names} (a detached path, .data, or an unused layer?)").format(
+            case=case.label(), names=", ".join(missing[:5])))
     got = result.input_grads.get("x0")
     if got is None or not close(got, want, tol.atol, tol.rtol):
         error = max_error(got, want) if got is not None and got.shape == want.shape else float("nan")
-        return failed(f"{case.label()}: the gradient with respect to the input differs from the reference's "
-                      f"(max abs error {error:.3g})")
-    return passed(f"{case.label()}: gradients reach every parameter and the input gradient equals the reference's")
+        return failed(_("{case}: the gradient with respect to the input differs from the reference's "
+                        "(max abs error {error})").format(case=case.label(), error=f"{error:.3g}"))
+    return passed(_("{case}: gradients reach every parameter and the input gradient equals the reference's").format(
+        case=case.label()))

@@ -298,3 +298,23 @@ def test_the_notebooks_first_cell_installs_the_bundle_as_colab_runs_it(bundle, n
     kit = content / "lab3-kit" / bundle.name
     assert f"KIT {kit / 'autograder' / '__init__.py'}" in ran.stdout
     assert (kit / "requirements.txt").is_file() and (kit / "golden").is_dir()
+
+
+def test_a_spanish_release_speaks_spanish_where_students_read(tmp_path, no_solutions):
+    out = tmp_path / "es"
+    release(out, RUBRIC, RUBRIC_TEXT, check_golden=False, language="es")
+    assert re.search(r"^language: es$", (out / "grading.yml").read_text(encoding="utf-8"), re.M)
+    assert (out / "README.md").read_text(encoding="utf-8") == (paths.ROOT / "student" / "README.es.md").read_text(encoding="utf-8")
+    english = (paths.SKELETONS / "vit.py").read_text(encoding="utf-8")
+    spanish = (out / "skeletons" / "vit.py").read_text(encoding="utf-8")
+    assert spanish != english and spanish.count("# TODO: ") == english.count("# TODO: ")
+    assert "class MultiHeadAttention(nn.Module):" in spanish and "raise NotImplementedError()" in spanish
+    released = nbformat.read(out / "lab3.ipynb", as_version=4)
+    markdown = "\n".join(c.source for c in released.cells if c.cell_type == "markdown")
+    assert "Parte 1" in markdown and "You will implement" not in markdown
+    course = {name: value for name, value in no_solutions.items() if name != "LAB3_LANG"}  # the bundle's language
+    checked = run(["-m", "autograder", "check", "--only", "part3.mha.shapes"], out, course)
+    assert checked.returncode == 0 and "3.2 Autoatención Multi-Cabeza" in checked.stdout, checked.stderr[-2000:]
+    assert "not implemented yet" not in checked.stdout and "See the slides" not in checked.stdout
+    tested = run(["-m", "pytest", "-p", "no:cacheprovider", "-k", "mha.shapes"], out, course)
+    assert tested.returncode == 1 and "FAIL part3.mha.shapes" in tested.stdout and "not implemented yet" not in tested.stdout
