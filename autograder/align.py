@@ -30,6 +30,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from autograder.i18n import _
+
 Shape = tuple[int, ...]
 
 
@@ -316,16 +318,18 @@ def _in_order(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCa
         if mapped is None:
             split = _split(tensors, stu_layers[j:])
             if split is None:
-                yours = student.describe() if student else "nothing (your model ran fewer layers)"
-                raise AlignmentError(f"layer {i + 1} of the reference, {ref.describe()}, has no counterpart: "
-                                     f"your layer {j + 1} is {yours}")
+                yours = student.describe() if student else _("nothing (your model ran fewer layers)")
+                raise AlignmentError(_("layer {number} of the reference, {layer}, has no counterpart: "
+                                       "your layer {your_number} is {yours}").format(
+                    number=i + 1, layer=ref.describe(), your_number=j + 1, yours=yours))
             used, mapped = split
         out.update(mapped)
         if student is not None and used == 1:
             buffers(ref, student, out)
         j += used
     if j < len(stu_layers):
-        raise AlignmentError(f"your model runs layers the reference does not have, from {stu_layers[j].describe()}")
+        raise AlignmentError(_("your model runs layers the reference does not have, from {layer}").format(
+            layer=stu_layers[j].describe()))
     return out
 
 
@@ -418,15 +422,18 @@ def _paired(state: dict, ref_layers: list[LayerCall], stu_layers: list[LayerCall
 def _match_loose(loose_ref: list, loose_stu: list) -> dict[str, torch.Tensor]:
     """Parameters outside executed layers, matched by shape (registration order breaks ties)."""
     if len(loose_ref) != len(loose_stu):
-        ref_names = ", ".join(f"{n} {tuple(p.shape)}" for n, p in loose_ref) or "none"
-        stu_names = ", ".join(f"{n} {s}" for n, s in loose_stu) or "none"
-        raise AlignmentError(f"parameters outside layers differ: reference has {ref_names}; yours has {stu_names}")
+        # TRANSLATORS: no parameters outside layers, in "reference has none; yours has ...".
+        ref_names = ", ".join(f"{n} {tuple(p.shape)}" for n, p in loose_ref) or _("none")
+        stu_names = ", ".join(f"{n} {s}" for n, s in loose_stu) or _("none")
+        raise AlignmentError(_("parameters outside layers differ: reference has {reference}; yours has {yours}").format(
+            reference=ref_names, yours=stu_names))
     remaining = list(loose_stu)
     out = {}
     for name, tensor in loose_ref:
         match = next((item for item in remaining if item[1] == tuple(tensor.shape)), None)
         if match is None:
-            raise AlignmentError(f"no parameter of shape {tuple(tensor.shape)} for the reference's {name}")
+            raise AlignmentError(_("no parameter of shape {shape} for the reference's {name}").format(
+                shape=tuple(tensor.shape), name=name))
         remaining.remove(match)
         out[match[0]] = tensor.detach()
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from autograder.i18n import _
 from autograder.protocol import ProtocolError, read_message, write_message
 from autograder.sandbox import Sandbox
 
@@ -55,11 +56,13 @@ class SubmissionError(Exception):
     def from_reply(cls, reply: dict) -> "SubmissionError":
         """The error a worker's reply with ``ok`` false describes."""
         classes = reply.get("classes")
-        return cls(str(reply.get("error", "unknown error")), str(reply.get("where", "")), str(reply.get("kind", "")),
+        return cls(str(reply.get("error", _("unknown error"))), str(reply.get("where", "")), str(reply.get("kind", "")),
                    tuple(str(c) for c in classes) if isinstance(classes, list) else ())
 
     def __str__(self) -> str:
-        return f"{self.message} (at {self.where})" if self.where else self.message
+        if not self.where:
+            return self.message
+        return _("{message} (at {where})").format(message=self.message, where=self.where)
 
 
 class OutputTail:
@@ -218,21 +221,24 @@ class Worker:
         code = self.process.poll()
         self.kill()
         if code is None:
-            how = f"the worker broke the protocol ({error}) and was stopped"
+            how = _("the worker broke the protocol ({error}) and was stopped").format(error=error)
         elif code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
-                name = f"signal {-code}"
-            how = f"the worker running your code was killed by {name} (exit code {code})"
+                name = _("signal {number}").format(number=-code)
+            how = _("the worker running your code was killed by {signal} (exit code {code})").format(
+                signal=name, code=code)
             if -code == signal.SIGKILL:
-                how += " (the machine ran out of memory, a sandbox limit was reached, or your code killed itself)"
+                how += " " + _("(the machine ran out of memory, a sandbox limit was reached, "
+                               "or your code killed itself)")
             elif -code == signal.SIGXCPU:
-                how += "; it used up the sandbox's CPU time limit"
+                how += "; " + _("it used up the sandbox's CPU time limit")
         else:
-            how = f"the worker running your code stopped (exit code {code}); does it call exit() or os._exit()?"
+            how = _("the worker running your code stopped (exit code {code}); "
+                    "does it call exit() or os._exit()?").format(code=code)
         tail = [line[:200] for line in self.stderr_tail(wait_s=1.0).splitlines()[-3:]]
-        return how + (f"; last output: {' | '.join(tail)}" if tail else "")
+        return how + ("; " + _("last output: {output}").format(output=" | ".join(tail)) if tail else "")
 
     def request(self, header: dict, tensors: dict[str, torch.Tensor] | None = None, timeout: float = 60.0):
         """Send one request; returns (reply header, reply tensors).
@@ -257,7 +263,8 @@ class Worker:
         if thread.is_alive():
             self.kill()
             thread.join(5)
-            raise WorkerTimeout(f"no answer within {timeout:.3g} s (an infinite loop or a very slow step?)")
+            raise WorkerTimeout(_("no answer within {seconds} s (an infinite loop or a very slow step?)").format(
+                seconds=f"{timeout:.3g}"))
         if "error" in box:
             raise WorkerFailure(self._stopped(box["error"]))
         reply, reply_tensors = box["reply"]

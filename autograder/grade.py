@@ -101,10 +101,11 @@ def _grade(submission: Path, rubric: Rubric, device: str, sandbox: str, referenc
         else:
             with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
                 try:
-                    notes += [f"Notebook: {note}" for note in extract(submission, Path(folder))]
+                    notes += [_("Notebook: {note}").format(note=note) for note in extract(submission, Path(folder))]
                     (Path(folder) / NOTEBOOK_CODE).write_text(code_cells(submission), encoding="utf-8")
                 except NotebookError as error:
-                    return ungraded(rubric, f"the notebook cannot be graded: {error}", notes + [f"Notebook: {error}"])
+                    return ungraded(rubric, _("the notebook cannot be graded: {error}").format(error=error),
+                                    notes + [_("Notebook: {note}").format(note=error)])
                 graded = _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
     printed = sum(len(r.printed.splitlines()) for r in graded.results)
     if printed and not show_prints:
@@ -160,8 +161,9 @@ def style_result(folder: Path, notebook: bool, points: float) -> CheckResult:
         report = style_report([folder / NOTEBOOK_CODE])
     else:
         report = style_report([folder / f"{module}.py" for module in LAB_MODULES])
-    text = "Clean code (docstrings and ruff's findings; " + \
-        (f"{points:g} points" if points else "a report for the teaching assistant, no points") + ")\n" + report.text()
+    heading = (_("Clean code (docstrings and ruff's findings; {points} points)").format(points=f"{points:g}") if points
+               else _("Clean code (docstrings and ruff's findings; a report for the teaching assistant, no points)"))
+    text = heading + "\n" + report.text()
     return CheckResult(STYLE_ID, round(points * report.fraction(), 4), points, text, "visible",
                        time.perf_counter() - start)
 
@@ -169,9 +171,10 @@ def style_result(folder: Path, notebook: bool, points: float) -> CheckResult:
 def _notebook_errors(worker: Worker) -> list[str]:
     """Notes on the notebook statements that failed when its definitions were loaded in the worker."""
     try:
-        reply, _ = worker.request({"op": "call", "target": ref("resnet.__notebook_errors__")},
-                                  timeout=NOTEBOOK_LOAD_TIMEOUT_S)
+        reply, _tensors = worker.request({"op": "call", "target": ref("resnet.__notebook_errors__")},
+                                         timeout=NOTEBOOK_LOAD_TIMEOUT_S)
     except (SubmissionError, WorkerFailure) as error:
-        return [f"Notebook: its definitions could not be loaded: {error}"]
+        return [_("Notebook: its definitions could not be loaded: {error}").format(error=error)]
     errors = reply.get("result") if isinstance(reply.get("result"), list) else []
-    return [f"Notebook: {str(line)[:300]}; the definitions after it were still loaded" for line in errors[:20]]
+    return [_("Notebook: {error}; the definitions after it were still loaded").format(error=str(line)[:300])
+            for line in errors[:20]]

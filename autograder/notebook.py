@@ -16,6 +16,7 @@ import re
 import warnings
 from pathlib import Path
 
+from autograder.i18n import _
 from autograder.worker import LAB_MODULES
 
 
@@ -56,7 +57,8 @@ def extract(notebook: Path, folder: Path) -> list[str]:
             used.append((f"notebook cell {number}", cleaned, kept))
     if not defines:
         reasons = "".join(f"; {note}" for note in notes)
-        raise NotebookError(f"{notebook.name} has no class or function definitions the grader can use{reasons}")
+        raise NotebookError(_("{notebook} has no class or function definitions the grader can use").format(
+            notebook=notebook.name) + reasons)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "_notebook.py").write_text(_loader(notebook.name, used, flags), encoding="utf-8")
     for name in LAB_MODULES:
@@ -82,28 +84,31 @@ def _read(notebook: Path) -> tuple[list[tuple[int, str]], list[str]]:
     try:
         text = notebook.read_bytes().decode("utf-8-sig")
     except OSError as error:
-        raise NotebookError(f"{name} cannot be read: {error.strerror or error}") from None
+        raise NotebookError(_("{notebook} cannot be read: {error}").format(
+            notebook=name, error=error.strerror or error)) from None
     except UnicodeDecodeError as error:
-        raise NotebookError(f"{name} is not UTF-8 text (byte {error.start}): {error.reason}") from None
+        raise NotebookError(_("{notebook} is not UTF-8 text (byte {position}): {reason}").format(
+            notebook=name, position=error.start, reason=error.reason)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        where = f"line {error.lineno}, column {error.colno}"
-        raise NotebookError(f"{name} is not valid JSON ({where}): {error.msg}") from None
+        raise NotebookError(_("{notebook} is not valid JSON (line {line}, column {column}): {error}").format(
+            notebook=name, line=error.lineno, column=error.colno, error=error.msg)) from None
     except RecursionError:
-        raise NotebookError(f"{name} is not valid JSON: it is nested too deeply") from None
+        raise NotebookError(_("{notebook} is not valid JSON: it is nested too deeply").format(notebook=name)) from None
     if not isinstance(data, dict):
-        raise NotebookError(f"{name} is not a Jupyter notebook: its JSON is a {type(data).__name__}, not an object")
+        raise NotebookError(_("{notebook} is not a Jupyter notebook: its JSON is a {type}, not an object").format(
+            notebook=name, type=type(data).__name__))
     if not isinstance(data.get("cells"), list):
         if "worksheets" in data:
-            raise NotebookError(f"{name} is an nbformat 3 notebook, which the grader does not read; "
-                                "open and save it in a current Jupyter")
-        raise NotebookError(f"{name} is not a Jupyter notebook: it has no list of cells")
+            raise NotebookError(_("{notebook} is an nbformat 3 notebook, which the grader does not read; "
+                                  "open and save it in a current Jupyter").format(notebook=name))
+        raise NotebookError(_("{notebook} is not a Jupyter notebook: it has no list of cells").format(notebook=name))
     notes = _validation_notes(data)
     cells = []
     for number, cell in enumerate(data["cells"], 1):
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
-            notes.append(f"cell {number}: not a notebook cell (no cell_type); skipped")
+            notes.append(_("cell {number}: not a notebook cell (no cell_type); skipped").format(number=number))
             continue
         if cell["cell_type"] != "code":
             continue
@@ -111,11 +116,11 @@ def _read(notebook: Path) -> tuple[list[tuple[int, str]], list[str]]:
         if isinstance(source, list) and all(isinstance(line, str) for line in source):
             source = "".join(source)
         if not isinstance(source, str):
-            notes.append(f"cell {number}: a code cell without readable source; skipped")
+            notes.append(_("cell {number}: a code cell without readable source; skipped").format(number=number))
             continue
         cells.append((number, source))
     if not cells:
-        raise NotebookError(f"{name} has no code cells")
+        raise NotebookError(_("{notebook} has no code cells").format(notebook=name))
     return cells, notes
 
 
@@ -131,7 +136,7 @@ def _validation_notes(data: dict) -> list[str]:
             nbformat.validate(copy.deepcopy(data), version=4)  # validate may repair cell ids in place
     except Exception as error:  # noqa: BLE001 - any failure means the notebook is off the format
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        return [f"the notebook does not follow nbformat 4 ({first}); its cells were read anyway"]
+        return [_("the notebook does not follow nbformat 4 ({error}); its cells were read anyway").format(error=first)]
     return []
 
 
@@ -147,9 +152,13 @@ def _parse(number: int, source: str, notes: list[str]) -> tuple[str, ast.Module]
     try:
         return cleaned, ast.parse(cleaned)
     except (SyntaxError, ValueError) as error:
-        where = f" at line {error.lineno}" if getattr(error, "lineno", None) else ""
         message = getattr(error, "msg", None) or str(error)
-        notes.append(f"cell {number}: syntax error{where}: {message}; its definitions are not graded")
+        if getattr(error, "lineno", None):
+            notes.append(_("cell {number}: syntax error at line {line}: {error}; "
+                           "its definitions are not graded").format(number=number, line=error.lineno, error=message))
+        else:
+            notes.append(_("cell {number}: syntax error: {error}; its definitions are not graded").format(
+                number=number, error=message))
         return None
 
 

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+from autograder.i18n import _
+
 RUFF = "ruff==0.17.6"
 """The ruff the rules were chosen with, pinned wherever the grader is installed (pyproject.toml too)."""
 SELECT = ("F", "E", "W", "B", "N801", "N802", "N805")
@@ -159,29 +161,36 @@ class StyleReport:
         """A short multi-line summary: totals, then per file its coverage, missing docstrings and findings."""
         documented = sum(f.documented for f in self.files)
         total = sum(f.total for f in self.files)
-        findings = "ruff not run" if self.ruff_problem else _count(self.findings, "ruff finding")
-        lines = [f"Clean code: docstrings {documented}/{total} (coverage {self.coverage:.0%}, mean over files), "
-                 f"{findings}, score {self.fraction():.2f}"]
+        findings = (_("ruff not run") if self.ruff_problem else
+                    _count(self.findings, _("no ruff findings"), _("{count} ruff finding"), _("{count} ruff findings")))
+        lines = [_("Clean code: docstrings {documented}/{total} (coverage {coverage}, mean over files), "
+                   "{findings}, score {score}").format(documented=documented, total=total,
+                                                        coverage=f"{self.coverage:.0%}", findings=findings,
+                                                        score=f"{self.fraction():.2f}")]
         if self.ruff_problem:
-            lines.append(f"  ruff could not run: {self.ruff_problem}")
+            lines.append("  " + _("ruff could not run: {problem}").format(problem=self.ruff_problem))
         for f in self.files:
             if f.problem:
-                lines.append(f"  {f.name}: {f.problem} (coverage 0)")
+                lines.append("  " + _("{file}: {problem} (coverage 0)").format(file=f.name, problem=f.problem))
                 continue
-            found = "" if self.ruff_problem else ", " + _count(len(f.findings), "finding")
-            lines.append(f"  {f.name}: docstrings {f.documented}/{f.total}{found}")
+            found = "" if self.ruff_problem else ", " + _count(len(f.findings), _("no findings"), _("{count} finding"),
+                                                               _("{count} findings"))
+            lines.append("  " + _("{file}: docstrings {documented}/{total}").format(
+                file=f.name, documented=f.documented, total=f.total) + found)
             if f.undocumented:
                 more = len(f.undocumented) - SHOWN
-                lines.append(f"    no docstring: {', '.join(f.undocumented[:SHOWN])}"
-                             + (f" and {more} more" if more > 0 else ""))
+                names = ", ".join(f.undocumented[:SHOWN])
+                lines.append("    " + (_("no docstring: {names} and {count} more").format(names=names, count=more)
+                                       if more > 0 else _("no docstring: {names}").format(names=names)))
             lines.extend(f"    {finding.text()}" for finding in f.findings[:SHOWN])
             if len(f.findings) > SHOWN:
-                lines.append(f"    ... and {len(f.findings) - SHOWN} more findings")
+                lines.append("    " + _("... and {count} more findings").format(count=len(f.findings) - SHOWN))
         return "\n".join(lines)
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number or 'no'} {noun}{'' if number == 1 else 's'}"
+def _count(number: int, none: str, one: str, many: str) -> str:
+    """``none`` for 0, else ``one`` (for 1) or ``many`` with ``{count}`` filled: translated messages."""
+    return none if number == 0 else (one if number == 1 else many).format(count=number)
 
 
 def style_report(paths: Iterable[Union[str, os.PathLike]], timeout: float = TIMEOUT_S) -> StyleReport:
@@ -195,9 +204,9 @@ def style_report(paths: Iterable[Union[str, os.PathLike]], timeout: float = TIME
                 documented, undocumented = _coverage(ast.parse(text, filename=path.name))
                 sources[index] = (path.name, text)
             except SyntaxError as error:
-                problem = f"syntax error at line {error.lineno}: {error.msg}"
+                problem = _("syntax error at line {line}: {message}").format(line=error.lineno, message=error.msg)
             except (ValueError, RecursionError, MemoryError) as error:
-                problem = f"cannot be parsed ({type(error).__name__}: {error})"[:200]
+                problem = _("cannot be parsed ({kind}: {error})").format(kind=type(error).__name__, error=error)[:200]
         if problem:
             files.append(FileStyle(path.name, 0, 0, (), problem=problem))
         else:
@@ -212,19 +221,20 @@ def _read(path: Path) -> tuple[Optional[str], Optional[str]]:
     """(text, None), or (None, why the file cannot be read)."""
     try:
         if not path.exists():
-            return None, "missing"
+            # TRANSLATORS: a lab file's state in the clean-code report: "resnet.py: missing (coverage 0)".
+            return None, _("missing")
         if not path.is_file():
-            return None, "not a regular file"
+            return None, _("not a regular file")
         with path.open("rb") as stream:
             data = stream.read(MAX_BYTES + 1)
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
-        return None, f"cannot be read: {getattr(error, 'strerror', None) or error}"
+        return None, _("cannot be read: {error}").format(error=getattr(error, "strerror", None) or error)
     if len(data) > MAX_BYTES:
-        return None, f"too large (over {MAX_BYTES} bytes), not checked"
+        return None, _("too large (over {limit} bytes), not checked").format(limit=MAX_BYTES)
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as error:
-        return None, f"not UTF-8 text (byte {error.start}: {error.reason})"
+        return None, _("not UTF-8 text (byte {position}: {reason})").format(position=error.start, reason=error.reason)
 
 
 def _coverage(tree: ast.Module) -> tuple[int, list[str]]:
@@ -277,7 +287,7 @@ def _ruff(sources: dict[int, tuple[str, str]], timeout: float) -> tuple[dict[int
         return {}, None
     binary = ruff_binary()
     if binary is None:
-        return {}, "ruff is not installed with this Python"
+        return {}, _("ruff is not installed with this Python")
     with tempfile.TemporaryDirectory(prefix="style-") as folder:
         targets = []
         for index, (name, text) in sources.items():
@@ -293,12 +303,12 @@ def _ruff(sources: dict[int, tuple[str, str]], timeout: float) -> tuple[dict[int
             done = subprocess.run(command, capture_output=True, timeout=timeout, cwd=folder,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            return {}, f"timed out after {timeout:g} s"
+            return {}, _("timed out after {seconds} s").format(seconds=f"{timeout:g}")
         except OSError as error:
-            return {}, f"cannot be started: {error.strerror or error}"
+            return {}, _("cannot be started: {error}").format(error=error.strerror or error)
     if done.returncode not in (0, 1):  # 1: findings; 2: ruff's own error
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        return {}, f"exit status {done.returncode}" + (f": {detail[-1][:200]}" if detail else "")
+        return {}, _("exit status {code}").format(code=done.returncode) + (f": {detail[-1][:200]}" if detail else "")
     found: dict[int, list[Finding]] = {}
     try:
         for item in json.loads(done.stdout):
@@ -307,7 +317,7 @@ def _ruff(sources: dict[int, tuple[str, str]], timeout: float) -> tuple[dict[int
             code = item.get("code") or "syntax"
             found.setdefault(index, []).append(Finding(sources[index][0], row, column, code, str(item["message"])))
     except (ValueError, KeyError, TypeError) as error:
-        return {}, f"unreadable output ({type(error).__name__}: {error})"[:200]
+        return {}, _("unreadable output ({kind}: {error})").format(kind=type(error).__name__, error=error)[:200]
     for findings in found.values():
         findings.sort(key=lambda f: (f.line, f.column, f.code))
     return found, None

@@ -67,14 +67,16 @@ def se_gate(session: Session, rule) -> Outcome:
     out = session.forward("se", x, dtype="float64").outputs
     label = _("{call} on input {shape}").format(call="SEModule(16, 4)", shape=tuple(x.shape))
     if not out or out[0].shape != x.shape:
-        return failed(f"{label} should return the same shape")
+        return failed(_("{label} should return the same shape").format(label=label))
     ratio = out[0] / x
     spread = float((ratio.amax(dim=(2, 3)) - ratio.amin(dim=(2, 3))).max())
     if spread > 1e-9:
-        return failed(f"{label}: the gate should be constant over space (one value per channel); it varies by up to {spread:.3g}")
+        return failed(_("{label}: the gate should be constant over space (one value per channel); it varies by up to "
+                        "{spread}").format(label=label, spread=f"{spread:.3g}"))
     if not bool(((ratio > 0) & (ratio < 1)).all()):
-        return failed(f"{label}: the gate should lie strictly in (0, 1) (a sigmoid); found values in [{float(ratio.min()):.3g}, {float(ratio.max()):.3g}]")
-    return passed(f"{label}: the gate is constant over space and lies in (0, 1)")
+        return failed(_("{label}: the gate should lie strictly in (0, 1) (a sigmoid); found values in [{low}, {high}]").format(
+            label=label, low=f"{float(ratio.min()):.3g}", high=f"{float(ratio.max()):.3g}"))
+    return passed(_("{label}: the gate is constant over space and lies in (0, 1)").format(label=label))
 
 
 @registry.check("part2.se.gradients", "attention", "SEModule", SE_SLIDE,
@@ -133,8 +135,9 @@ def fewer_channels_than_reduction(session: Session) -> str:
     except SubmissionError as error:
         refused = set(error.classes) & {"ValueError", "TypeError"}
         named = any(name in error.message.lower() for name in ("channels", "reduction"))
-        return "" if refused and named else (f"{case.label()}: either floor the hidden width at 1 or raise a "
-                                             f"ValueError naming channels and reduction; got {error.message[:160]}")
+        return "" if refused and named else _("{case}: either floor the hidden width at 1 or raise a ValueError "
+                                              "naming channels and reduction; got {error}").format(
+            case=case.label(), error=error.message[:160])
 
 
 @registry.check("part2.errors", "attention", "SEModule and CBAM (arguments and edge cases)",
@@ -142,5 +145,6 @@ def fewer_channels_than_reduction(session: Session) -> str:
 def attention_errors(session: Session, rule) -> Outcome:
     """Non-positive channels or reduction, or an even CBAM kernel, raise a ValueError naming it;
     batch size 1 and non-square maps work; fewer channels than the reduction floors or raises."""
-    return check_errors(session, "SEModule and CBAM", ATTENTION_MISUSES, ATTENTION_EDGE_CASES,
+    return check_errors(session, _("{first} and {second}").format(first="SEModule", second="CBAM"),
+                        ATTENTION_MISUSES, ATTENTION_EDGE_CASES,
                         (fewer_channels_than_reduction,))

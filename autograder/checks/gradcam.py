@@ -17,6 +17,7 @@ from autograder.checks.common import Outcome, Provided, close, failed, max_error
 from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
+from autograder.i18n import N_, _
 from autograder.remote import Session, handle, ref
 
 registry = Registry()
@@ -71,9 +72,9 @@ def _map_ranges(model: nn.Module, x: torch.Tensor, class_idx) -> list[float]:
 
 
 VARIANTS = {
-    "max": "channel weights from the maximum of the gradients (Grad-CAM uses their spatial mean)",
-    "no-relu": "no ReLU on the weighted sum (Grad-CAM keeps only positive evidence)",
-    "align-corners": "upsampling with align_corners=True (the lab uses align_corners=False)",
+    "max": N_("channel weights from the maximum of the gradients (Grad-CAM uses their spatial mean)"),
+    "no-relu": N_("no ReLU on the weighted sum (Grad-CAM keeps only positive evidence)"),
+    "align-corners": N_("upsampling with align_corners=True (the lab uses align_corners=False)"),
 }
 
 
@@ -84,7 +85,7 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
     PROBE_CNN.install(session, "cnn")
     session.build("cam", ref("gradcam.GradCAM"), handle("cnn"), handle("cnn", TARGET_LAYER))
     x = probe_images(3, 12)
-    problems = []
+    problems, wrong = [], 0
     for class_idx in (None, 2, [4, 0, 1]):
         want = golden.reference(f"maps for class_idx={class_idx!r}", lambda: _reference_maps(model, x, class_idx))
         ranges = golden.reference(f"ranges before scaling for class_idx={class_idx!r}",
@@ -97,23 +98,26 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
         got = result.outputs[0] if result.outputs else None
         label = f"GradCAM(model, layer)(x, class_idx={class_idx!r})"
         if got is None or got.shape != want.shape:
-            problems.append(f"{label}: expected maps of shape (B, H, W) = {tuple(want.shape)}, "
-                            f"got {None if got is None else tuple(got.shape)}")
+            wrong += 1
+            problems.append(_("{call}: expected maps of shape (B, H, W) = {expected}, got {got}").format(
+                call=label, expected=tuple(want.shape), got=None if got is None else tuple(got.shape)))
             continue
         if all(close(got[i], want[i], TOLERANCE + 2 * EPSILON / ranges[i], TOLERANCE) for i in range(len(want))):
             continue
-        problems.append(f"{label}: maps differ from the reference's (max abs error {max_error(got, want):.3g})")
+        wrong += 1
+        problems.append(_("{call}: maps differ from the reference's (max abs error {error})").format(
+            call=label, error=f"{max_error(got, want):.3g}"))
         for key, text in VARIANTS.items():
             if close(got, alternatives[key], 1e-4, 1e-4):
-                problems.append(f"your maps match a known alternative: {text}")
+                problems.append(_("your maps match a known alternative: {mistake}").format(mistake=_(text)))
     if problems:
-        return Outcome((3 - sum(1 for p in problems if p.startswith("GradCAM("))) / 3, "\n".join(problems))
-    return passed("maps equal the reference's for class_idx None, an int and a list")
+        return Outcome((3 - wrong) / 3, "\n".join(problems))
+    return passed(_("maps equal the reference's for class_idx None, an int and a list"))
 
 
 def _parameter_gradients(session: Session, model: str) -> list[str]:
     """Names of the probe CNN's parameters whose ``.grad`` is set in the worker's ``model``."""
-    names = [name for name, _ in probe_model().named_parameters()]
+    names = [name for name, _parameter in probe_model().named_parameters()]  # not ``_``: that name translates
     return [name for name in names
             if session.call(handle(model, f"{name}.__getattribute__"), args=["grad"], mode=None).result is not None]
 
@@ -127,17 +131,18 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
     first = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode="eval").outputs
     second = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode=None).outputs
     if not first or not second:
-        return failed("GradCAM returned no tensor")
+        return failed(_("{call} returned no tensor").format(call="GradCAM"))
     if not close(first[0], second[0], 1e-6, 1e-6):
-        return failed("calling GradCAM twice on the same images gave different maps: does it change the model "
-                      "(an optimizer step, a mode switch, weights edited in place)?")
+        return failed(_("calling GradCAM twice on the same images gave different maps: does it change the model "
+                        "(an optimizer step, a mode switch, weights edited in place)?"))
     touched = _parameter_gradients(session, "cnn2")
     if touched:
-        return Outcome(0.5, f"GradCAM left gradients in the model's parameters ({', '.join(touched[:4])}"
-                            f"{', ...' if len(touched) > 4 else ''}); they should stay untouched: take dy_c/dA with "
-                            "torch.autograd.grad(score, activations) or score.backward(inputs=[activations]), "
-                            "not model.zero_grad() and score.backward()")
-    return passed("calling GradCAM twice gives the same maps and leaves the model's weights and gradients untouched")
+        return Outcome(0.5, _("GradCAM left gradients in the model's parameters ({names}); they should stay untouched: "
+                              "take dy_c/dA with torch.autograd.grad(score, activations) or "
+                              "score.backward(inputs=[activations]), not model.zero_grad() and score.backward()").format(
+            names=", ".join(touched[:4]) + (", ..." if len(touched) > 4 else "")))
+    return passed(_("calling GradCAM twice gives the same maps and leaves the model's weights and gradients "
+                    "untouched"))
 
 
 def _explain(session: Session, x: torch.Tensor, class_idx, tensors: dict | None = None):
@@ -148,7 +153,8 @@ def _explain(session: Session, x: torch.Tensor, class_idx, tensors: dict | None 
 
 def _misuse(class_idx, names: tuple[str, ...]) -> Misuse:
     x = probe_images(3, 14)
-    return Misuse(f"GradCAM(model, layer)(x of 3 images, class_idx={class_idx!r}) for a model of 5 classes",
+    return Misuse(_("GradCAM(model, layer)(x of 3 images, class_idx={class_idx}) for a model of 5 classes").format(
+                      class_idx=repr(class_idx)),
                   lambda session: _explain(session, x, class_idx), names)
 
 
@@ -160,7 +166,7 @@ def zero_dimensional_class(session: Session) -> str:
     as_int = _explain(session, x, 2).outputs
     as_tensor = _explain(session, x, {"$tensor": "c"}, {"c": torch.tensor(2)}).outputs
     if not as_int or not as_tensor or as_int[0].shape != as_tensor[0].shape or not close(as_tensor[0], as_int[0], 1e-6, 1e-6):
-        return "class_idx=torch.tensor(2) should give the same maps as class_idx=2"
+        return _("class_idx=torch.tensor(2) should give the same maps as class_idx=2")
     return ""
 
 
@@ -170,9 +176,10 @@ def one_non_square_image(session: Session) -> str:
     outputs = _explain(session, x, 3).outputs
     got = outputs[0] if outputs else None
     if got is None or tuple(got.shape) != (1, 12, 20):
-        return f"one 12x20 image: expected maps of shape (1, 12, 20), got {None if got is None else tuple(got.shape)}"
+        return _("one 12x20 image: expected maps of shape {expected}, got {got}").format(
+            expected=(1, 12, 20), got=None if got is None else tuple(got.shape))
     if not bool(torch.isfinite(got).all()) or float(got.min()) < 0 or float(got.max()) > 1:
-        return "one 12x20 image: the maps should be finite and lie in [0, 1]"
+        return _("one 12x20 image: the maps should be finite and lie in [0, 1]")
     return ""
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from autograder import meter, paths
 from autograder.client import Worker
+from autograder.i18n import N_, _
 
 from autograder.checks import slides
 from autograder.checks.common import (
@@ -55,7 +56,7 @@ def check_skip_path(session: Session, kind: BlockKind, rule) -> Outcome:
     result = session.forward(pair.name, x, dtype="float64", grad_inputs=("x0",), upstream=[upstream])
     got = result.input_grads.get("x0")
     if got is None:
-        return failed(f"{case.label()}: no gradient reaches the input through the shortcut")
+        return failed(_("{case}: no gradient reaches the input through the shortcut").format(case=case.label()))
     # The reference's own gradient (upstream, or upstream * (x > 0) after the final ReLU): a mask
     # taken from the submission's output would let an all-zero output pass.
     def input_gradient(reference: nn.Module) -> torch.Tensor:
@@ -64,14 +65,17 @@ def check_skip_path(session: Session, kind: BlockKind, rule) -> Outcome:
 
     expected = pair.computed("input gradient through the shortcut", input_gradient)
     pair.restore()
-    what = "the upstream gradient unchanged (identity shortcut, nothing after the addition)" if kind.preactivation \
-        else "the upstream gradient masked by the final ReLU"
+    what = _("the upstream gradient unchanged (identity shortcut, nothing after the addition)") if kind.preactivation \
+        else _("the upstream gradient masked by the final ReLU")
     tol = rule.tolerance["float64"]
     if close(got, expected, tol.atol, tol.rtol):
-        return passed(f"{case.label()}: with the residual branch zeroed, the input receives {what}")
-    error = f"max abs difference {max_error(got, expected):.3g}" if got.shape == expected.shape else \
-        f"gradient shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
-    return failed(f"{case.label()}: with the residual branch zeroed, the input should receive {what}; {error}")
+        return passed(_("{case}: with the residual branch zeroed, the input receives {what}").format(
+            case=case.label(), what=what))
+    error = _("max abs difference {error}").format(error=f"{max_error(got, expected):.3g}") \
+        if got.shape == expected.shape else \
+        _("gradient shape {got}, expected {expected}").format(got=tuple(got.shape), expected=tuple(expected.shape))
+    return failed(_("{case}: with the residual branch zeroed, the input should receive {what}; {error}").format(
+        case=case.label(), what=what, error=error))
 
 
 TANH_ATTENTION = Provided(["Tanh"], factory=True)
@@ -155,10 +159,13 @@ TIME_LIMIT = 3.0
 MEMORY_LIMIT = 2.0
 """A forward and backward pass may take this many times the reference's time and peak memory."""
 TIMED_RUNS = 3
-CAUSES = {"bottleneck": "a Python loop over images or channels, tensors copied or kept that need not be",
-          "mha": "a Python loop over tokens (or over heads with many heads), an N x N mask built on every call, "
-                 "scores computed twice",
-          "encoder_block": "its MultiHeadAttention (see part3.mha.efficiency), or an MLP or norm computed per token"}
+CAUSES = {"bottleneck": N_("a Python loop over images or channels, tensors copied or kept that need not be"),
+          "mha": N_("a Python loop over tokens (or over heads with many heads), an N x N mask built on every call, "
+                    "scores computed twice"),
+          "encoder_block": N_("its {attention} (see {check}), or an MLP or norm computed per token")}
+"""The usual causes of a slow or greedy component, translated where shown; ``CAUSE_VALUES`` fills
+their placeholders."""
+CAUSE_VALUES = {"attention": "MultiHeadAttention", "check": "part3.mha.efficiency"}
 
 
 @dataclass
@@ -213,7 +220,7 @@ def _cost_side(session: Session, worker, kwargs: dict, workload: Workload) -> Si
     process = getattr(worker, "process", None)
     pid = meter.worker_pid(process.pid) if process is not None else None
     if pid is None and process is not None:
-        raise RuntimeError("the worker's process could not be found to measure its memory")
+        raise RuntimeError(_("the worker's process could not be found to measure its memory"))
     side = Side(Session(worker, session.deadline - time.monotonic()), meter.PeakMemory(pid or meter.own_pid()), kwargs)
     description = side.session.build("cost", ref(workload.target), *workload.args)
     session.built.append(description)
@@ -235,15 +242,15 @@ def check_efficiency(session: Session, key: str) -> Outcome:
     worker started beside the other: time (the best of a few runs, taken in turns) and peak memory
     (of the first run, read from outside the worker)."""
     if not meter.available():
-        return failed("the efficiency of your code can only be measured on Linux (it reads /proc)")
+        return failed(_("the efficiency of your code can only be measured on Linux (it reads /proc)"))
     workload = WORKLOADS[key]
     student_worker, reference_worker = _start_cost_workers(session)
     try:
         reference = _cost_side(session, reference_worker, workload.reference_kwargs, workload)
         student = _cost_side(session, student_worker, {}, workload)
         generator = torch.Generator().manual_seed(17)
-        x, upstream = (torch.randn(workload.input_shape, generator=generator) for _ in range(2))
-        for _ in range(1 + TIMED_RUNS):
+        x, upstream = (torch.randn(workload.input_shape, generator=generator) for _draw in range(2))
+        for _run in range(1 + TIMED_RUNS):  # not ``_``: that name translates
             for side in (reference, student):
                 _timed_cost_run(side, x, upstream)
     finally:
@@ -252,11 +259,15 @@ def check_efficiency(session: Session, key: str) -> Outcome:
             student_worker.close()
     time_ratio = min(student.seconds[1:]) / min(reference.seconds[1:])  # the first run warms up
     memory_ratio = student.peak / max(1, reference.peak)
-    label = f"{workload.target.split('.')[1]}{workload.args} forward and backward on {workload.input_shape}"
+    label = _("{call} forward and backward on {shape}").format(
+        call=f"{workload.target.split('.')[1]}{workload.args}", shape=workload.input_shape)
     if time_ratio <= TIME_LIMIT and memory_ratio <= MEMORY_LIMIT:
-        return passed(f"{label}: within {TIME_LIMIT:g}x the reference's time and {MEMORY_LIMIT:g}x its peak memory")
-    return failed(f"{label}: {time_ratio:.1f}x the reference's time (at most {TIME_LIMIT:g}x) and {memory_ratio:.1f}x "
-                  f"its peak memory (at most {MEMORY_LIMIT:g}x); the usual causes: {CAUSES[key]}")
+        return passed(_("{label}: within {time_limit}x the reference's time and {memory_limit}x its peak memory").format(
+            label=label, time_limit=f"{TIME_LIMIT:g}", memory_limit=f"{MEMORY_LIMIT:g}"))
+    return failed(_("{label}: {time}x the reference's time (at most {time_limit}x) and {memory}x its peak memory "
+                    "(at most {memory_limit}x); the usual causes: {causes}").format(
+        label=label, time=f"{time_ratio:.1f}", time_limit=f"{TIME_LIMIT:g}", memory=f"{memory_ratio:.1f}",
+        memory_limit=f"{MEMORY_LIMIT:g}", causes=_(CAUSES[key]).format(**CAUSE_VALUES)))
 
 
 @registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", slides.EFFICIENCY)

@@ -10,6 +10,7 @@ from autograder.checks.common import Outcome, Provided, digits, failed, passed, 
 from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
+from autograder.i18n import N_, _
 from autograder.remote import Session, handle, ref
 
 registry = Registry()
@@ -56,7 +57,8 @@ def method(name: str, attr: str) -> dict:
 @registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"))
 def flops(session: Session, rule) -> Outcome:
     """FLOPs of a CNN, an MLP and a network with attention equal the exact counts."""
-    probes = (("CNN", CNN, (3, 16, 16)), ("MLP", MLP, (3, 8, 8)), ("network with attention", ATTENDING_CNN, (3, 16, 16)))
+    probes = ((N_("CNN"), CNN, (3, 16, 16)), (N_("MLP"), MLP, (3, 8, 8)),
+              (N_("network with attention"), ATTENDING_CNN, (3, 16, 16)))
     problems = []
     for label, provided, size in probes:
         provided.install(session, label)
@@ -64,13 +66,15 @@ def flops(session: Session, rule) -> Outcome:
             provided.build(), "cpu").measure_flops(size))
         got = session.call(method(profiler_of(session, label), "measure_flops"), args=[list(size)], mode=None).result
         if not isinstance(got, (int, float)) or got != want:
-            hint = " (did you count a multiply-add once?)" if isinstance(got, (int, float)) and got * 2 == want else ""
+            hint = (" " + _("(did you count a multiply-add once?)")
+                    if isinstance(got, (int, float)) and got * 2 == want else "")
             if provided is ATTENDING_CNN and not hint and isinstance(got, (int, float)) and got < want:
-                hint = " (are attention's matrix products Q K^T and A V counted, also in the fused kernel?)"
-            problems.append(f"measure_flops({size}) of the {label}: expected {want:,} FLOPs, got {got!r}{hint}")
+                hint = " " + _("(are attention's matrix products Q K^T and A V counted, also in the fused kernel?)")
+            problems.append(_("measure_flops({size}) of the {model}: expected {expected} FLOPs, got {got}{hint}").format(
+                size=size, model=_(label), expected=f"{want:,}", got=repr(got), hint=hint))
     if problems:
         return Outcome((len(probes) - len(problems)) / len(probes), "\n".join(problems))
-    return passed("FLOP counts are exact for a CNN, an MLP and a network with attention")
+    return passed(_("FLOP counts are exact for a CNN, an MLP and a network with attention"))
 
 
 def _own_latency_ms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
@@ -110,18 +114,20 @@ def latency(session: Session, rule) -> Outcome:
                        args=[{"$tensor": "x"}], kwargs={"num_runs": 10}, mode=None).result
     keys = {"mean_ms", "median_ms", "p95_ms"}
     if not isinstance(got, dict) or set(got) != keys:
-        return failed(f"measure_latency should return a dict with keys {sorted(keys)}, got {got!r}"[:300])
+        return failed(_("measure_latency should return a dict with keys {keys}, got {got}").format(
+            keys=sorted(keys), got=repr(got))[:300])
     if not all(isinstance(v, (int, float)) and v > 0 for v in got.values()):
-        return failed(f"measure_latency: latencies should be positive numbers, got {got}")
+        return failed(_("measure_latency: latencies should be positive numbers, got {got}").format(got=got))
     if got["median_ms"] > got["p95_ms"] + 1e-9:
-        return failed(f"measure_latency: the median should not exceed the 95th percentile: {got}")
+        return failed(_("measure_latency: the median should not exceed the 95th percentile: {got}").format(got=got))
     after = _own_latency_ms(model, x)
     low, high = min(before + after), max(before + after)
     if not low / 20 <= got["median_ms"] <= high * 20:
-        own = f"{low:.3g} ms" if high < 1.5 * low else f"{low:.3g} to {high:.3g} ms"
-        return failed(f"measure_latency: median {got['median_ms']:.4g} ms is far from the grader's own {own} for the same "
-                      "model: are the times in milliseconds, one forward pass each?")
-    return passed("the latency dict is well formed, and its median is plausible next to the grader's own timing")
+        own = f"{low:.3g} ms" if high < 1.5 * low else _("{low} to {high} ms").format(low=f"{low:.3g}", high=f"{high:.3g}")
+        return failed(_("measure_latency: median {median} ms is far from the grader's own {own} for the same model: "
+                        "are the times in milliseconds, one forward pass each?").format(
+            median=f"{got['median_ms']:.4g}", own=own))
+    return passed(_("the latency dict is well formed, and its median is plausible next to the grader's own timing"))
 
 
 @registry.check("part4.profiler.memory", "profiler", "ModelProfiler.measure_memory", SLIDE)
@@ -134,14 +140,17 @@ def memory(session: Session, rule) -> Outcome:
     want = golden.reference("peak bytes of a training step of the MLP, batch 16 on (3, 16, 16)",
                             lambda: reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(16, (3, 16, 16)))
     if not isinstance(got, (int, float)) or got <= 0:
-        return failed(f"measure_memory should return a positive number of bytes, got {got!r}")
+        return failed(_("measure_memory should return a positive number of bytes, got {got}").format(got=repr(got)))
     if got < 2 * weights:
-        return failed(f"measure_memory: {got:,.0f} bytes is less than the weights and their gradients ({2 * weights:,} bytes)")
+        return failed(_("measure_memory: {got} bytes is less than the weights and their gradients ({needed} bytes)").format(
+            got=f"{got:,.0f}", needed=f"{2 * weights:,}"))
     if not want / MEMORY_WINDOW <= got <= want * MEMORY_WINDOW:
-        return failed(f"measure_memory: {got:,.0f} bytes is far from the reference's {want:,} bytes for one training step "
-                      f"of an MLP whose weights, gradients and SGD momentum take {3 * weights:,} bytes "
-                      "(bytes, not MB? the backward pass and the optimizer step included?)")
-    return passed(f"peak memory {got:,.0f} bytes is plausible (reference {want:,} bytes)")
+        return failed(_("measure_memory: {got} bytes is far from the reference's {reference} bytes for one training "
+                        "step of an MLP whose weights, gradients and SGD momentum take {weights} bytes (bytes, not MB? "
+                        "the backward pass and the optimizer step included?)").format(
+            got=f"{got:,.0f}", reference=f"{want:,}", weights=f"{3 * weights:,}"))
+    return passed(_("peak memory {got} bytes is plausible (reference {reference} bytes)").format(
+        got=f"{got:,.0f}", reference=f"{want:,}"))
 
 
 def digits_batches(count: int, batch: int = 64):
@@ -164,18 +173,26 @@ def training(session: Session, rule) -> Outcome:
                        kwargs={"epochs": 4}, mode=None).result
     epochs = got.get("epochs") if isinstance(got, dict) else None
     if not isinstance(epochs, list) or len(epochs) != 4:
-        return failed(f"benchmark_training(loader, epochs=4) should return {{'epochs': [4 entries]}}, got {str(got)[:200]}")
+        entries = _("{count} entries").format(count=4)
+        return failed(_("benchmark_training(loader, epochs=4) should return {expected}, got {got}").format(
+            expected="{'epochs': [" + entries + "]}", got=str(got)[:200]))
     try:
         losses = [float(e["loss"]) for e in epochs]
         accuracies = [float(e["accuracy"]) for e in epochs]
         seconds = [float(e["seconds"]) for e in epochs]
     except (KeyError, TypeError, ValueError):
-        return failed(f"benchmark_training: each epoch entry needs loss, accuracy and seconds; got {str(epochs[0])[:200]}")
+        # TRANSLATORS: loss, accuracy and seconds are the entry's keys: keep them as they are.
+        return failed(_("benchmark_training: each epoch entry needs loss, accuracy and seconds; got {got}").format(
+            got=str(epochs[0])[:200]))
     if not all(0 <= a <= 1 for a in accuracies) or not all(s > 0 for s in seconds):
-        return failed(f"benchmark_training: accuracy should lie in [0, 1] and seconds be positive: {epochs}")
+        # TRANSLATORS: accuracy and seconds are the entries' keys: keep them as they are.
+        return failed(_("benchmark_training: accuracy should lie in [0, 1] and seconds be positive: {epochs}").format(
+            epochs=epochs))
     if not losses[-1] < losses[0]:
-        return failed(f"benchmark_training: the training loss should fall over 4 epochs on digits; got {losses}")
-    return passed(f"4 epochs reported; loss fell from {losses[0]:.3f} to {losses[-1]:.3f}")
+        return failed(_("benchmark_training: the training loss should fall over 4 epochs on digits; got {losses}").format(
+            losses=losses))
+    return passed(_("4 epochs reported; loss fell from {first} to {last}").format(
+        first=f"{losses[0]:.3f}", last=f"{losses[-1]:.3f}"))
 
 
 def _latency(num_runs: int, batch: int):
@@ -196,7 +213,8 @@ def one_image_latency(session: Session) -> str:
     got = _latency(1, 1)(session)
     if isinstance(got, dict) and {"mean_ms", "median_ms", "p95_ms"} <= set(got):
         return ""
-    return f"measure_latency(one image, num_runs=1) should return the dict of latencies, got {str(got)[:120]}"
+    return _("measure_latency(one image, num_runs=1) should return the dict of latencies, got {got}").format(
+        got=str(got)[:120])
 
 
 def non_square_flops(session: Session) -> str:
@@ -213,8 +231,8 @@ def non_square_flops(session: Session) -> str:
     if isinstance(wide, (int, float)) and isinstance(square, (int, float)) and square > 0 and \
             abs(wide / square - want) <= 1e-9 * want:
         return ""
-    return (f"measure_flops((3, 12, 20)) should be {want:.4f} times measure_flops((3, 16, 16)) for the CNN, "
-            f"got {wide!r} and {square!r}")
+    return _("measure_flops((3, 12, 20)) should be {ratio} times measure_flops((3, 16, 16)) for the CNN, "
+             "got {wide} and {square}").format(ratio=f"{want:.4f}", wide=repr(wide), square=repr(square))
 
 
 @registry.check("part4.profiler.errors", "profiler", "ModelProfiler (arguments and edge cases)",
@@ -224,5 +242,5 @@ def profiler_errors(session: Session, rule) -> Outcome:
     non-square image work."""
     CNN.install(session, "edge")
     misuses = [Misuse("measure_latency(x, num_runs=0)", _latency(0, 2), ("num_runs",)),
-               Misuse("benchmark_training(an empty dataloader)", _empty_benchmark, ("dataloader", "batch", "empty"))]
+               Misuse(_("benchmark_training(an empty dataloader)"), _empty_benchmark, ("dataloader", "batch", "empty"))]
     return check_errors(session, "ModelProfiler", misuses, [], (one_image_latency, non_square_flops))

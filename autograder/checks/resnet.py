@@ -7,6 +7,7 @@ from typing import Optional
 from hypothesis import strategies as st
 
 from autograder.checks import slides
+from autograder.i18n import _
 from autograder.checks.common import (
     all_of,
     Case,
@@ -119,10 +120,11 @@ def resnet_parameters(session: Session, rule) -> Outcome:
     for name, expected in TORCHVISION_COUNTS.items():
         got = session.build("net", {"$ref": f"resnet.{name}"}).trainable
         if got != expected:
-            problems.append(f"{name}(): expected {expected:,} parameters (as torchvision), got {got:,}")
+            problems.append(_("{call}: expected {expected} parameters (as torchvision), got {got}").format(
+                call=f"{name}()", expected=f"{expected:,}", got=f"{got:,}"))
     if problems:
         return Outcome((4 - len(problems)) / 4, "\n".join(problems))
-    return passed("resnet18/34/50/101 have torchvision's parameter counts")
+    return passed(_("{networks} have torchvision's parameter counts").format(networks="resnet18/34/50/101"))
 
 
 NETWORK_CASES = [

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from autograder.checks.common import Case, Outcome, shape_problem, share_passed
 from autograder.client import SubmissionError
+from autograder.i18n import _
 from autograder.remote import Session
 
 REFUSALS = ("ValueError", "TypeError")
@@ -29,25 +30,34 @@ class Misuse:
     """Words one of which the error's message must contain: the argument's name (or its value)."""
 
 
+def _either(names: tuple[str, ...]) -> str:
+    """``names`` as "a or b or c"."""
+    # TRANSLATORS: joins the words one of which an error's message must contain, e.g. "class_idx or 7".
+    return _(" or ").join(names)
+
+
 def refusal_problem(session: Session, misuse: Misuse) -> str:
     """What is wrong with how the submission refuses ``misuse`` ("" when nothing)."""
-    wanted = f"a ValueError naming {' or '.join(misuse.names)}"
+    wanted = _("a ValueError naming {names}").format(names=_either(misuse.names))
     try:
         misuse.attempt(session)
     except SubmissionError as error:
         if not set(error.classes or (error.message.split(":")[0],)) & set(REFUSALS):
-            hint = " (an assert is skipped under python -O: raise ValueError)" if error.message.startswith("AssertionError") else ""
-            return f"{misuse.label}: expected {wanted}, got {error.message[:160]}{hint}"
+            hint = (" " + _("(an assert is skipped under python -O: raise ValueError)")
+                    if error.message.startswith("AssertionError") else "")
+            return _("{call}: expected {wanted}, got {error}{hint}").format(
+                call=misuse.label, wanted=wanted, error=error.message[:160], hint=hint)
         if not any(name.lower() in error.message.lower() for name in misuse.names):
-            return f"{misuse.label}: the error should name {' or '.join(misuse.names)}: {error.message[:160]}"
+            return _("{call}: the error should name {names}: {error}").format(
+                call=misuse.label, names=_either(misuse.names), error=error.message[:160])
         return ""
-    return f"{misuse.label}: should raise {wanted}, but it did not"
+    return _("{call}: should raise {wanted}, but it did not").format(call=misuse.label, wanted=wanted)
 
 
 def _raised(error: SubmissionError) -> str:
     if error.message.startswith("NotImplementedError"):
-        return "not implemented yet" + (f" ({error.where})" if error.where else "")
-    return f"raised {error.message[:160]}"
+        return _("not implemented yet{where}").format(where=f" ({error.where})" if error.where else "")
+    return _("raised {error}").format(error=error.message[:160])
 
 
 def check_errors(session: Session, component: str, misuses: list[Misuse], edge_cases: list[Case],
@@ -69,6 +79,8 @@ def check_errors(session: Session, component: str, misuses: list[Misuse], edge_c
     problems += [refusal_problem(session, misuse) for misuse in misuses]
     problems = [problem for problem in problems if problem]
     total = len(misuses) + len(edge_cases) + len(more)
-    return share_passed(total, problems, f"{component}: all {len(misuses)} invalid uses raise an error naming the "
-                                         f"problem, and all {len(edge_cases) + len(more)} edge cases work",
-                        f"invalid uses and edge cases of {component} handled")
+    return share_passed(total, problems,
+                        _("{component}: all {misuses} invalid uses raise an error naming the problem, and all "
+                          "{edge_cases} edge cases work").format(component=component, misuses=len(misuses),
+                                                                 edge_cases=len(edge_cases) + len(more)),
+                        _("invalid uses and edge cases of {component} handled").format(component=component))

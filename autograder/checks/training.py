@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from autograder.checks import slides
 from autograder.checks.common import Outcome, digits, failed, passed
 from autograder.checks.registry import Registry
+from autograder.i18n import _
 from autograder.remote import Session, ref
 
 registry = Registry()
@@ -77,8 +78,9 @@ def accuracy(session: Session, name: str, images: torch.Tensor, labels: torch.Te
     """Share of ``images`` the kept model ``name`` classifies right (eval mode); labels stay here."""
     logits = session.forward(name, images, mode="eval").outputs
     if not logits or tuple(logits[0].shape) != (len(labels), 10):
-        got = tuple(logits[0].shape) if logits else "no tensor"
-        raise ValueError(f"predictions for {len(labels)} images should have shape ({len(labels)}, 10), got {got}")
+        got = tuple(logits[0].shape) if logits else _("no tensor")
+        raise ValueError(_("predictions for {count} images should have shape {expected}, got {got}").format(
+            count=len(labels), expected=(len(labels), 10), got=got))
     return float((logits[0].argmax(dim=1) == labels).float().mean())
 
 
@@ -95,31 +97,38 @@ def train_and_score(session: Session, name: str, label: str) -> Outcome:
         losses += chunk
         cpu_seconds += cpu
         if not chunk or any(loss != loss for loss in chunk):
-            return failed(f"{label}: training produced no finite loss (NaN?) by step {len(losses)}")
+            return failed(_("{model}: training produced no finite loss (NaN?) by step {step}").format(
+                model=label, step=len(losses)))
         try:
             validation = accuracy(session, name, data.validation_images, data.validation_labels)
         except ValueError as error:
             return failed(f"{label}: {error}")
         if validation >= settings.target_accuracy:
-            stop = f"reached {validation:.0%} validation accuracy after {len(losses)} steps"
+            stop = _("reached {accuracy} validation accuracy after {steps} steps").format(
+                accuracy=f"{validation:.0%}", steps=len(losses))
             break
         if cpu_seconds > settings.cpu_budget_s:
-            return failed(f"{label}: {len(losses)} steps took more than the {settings.cpu_budget_s:g} CPU seconds "
-                          f"training may take (validation accuracy {validation:.0%}): is something very slow "
-                          "in forward, such as a Python loop over pixels or tokens?")
-    stop = stop or f"stopped at the limit of {settings.max_steps} steps with {validation:.0%} validation accuracy"
+            return failed(_("{model}: {steps} steps took more than the {budget} CPU seconds training may take "
+                            "(validation accuracy {accuracy}): is something very slow in forward, such as a Python "
+                            "loop over pixels or tokens?").format(model=label, steps=len(losses),
+                                                                  budget=f"{settings.cpu_budget_s:g}",
+                                                                  accuracy=f"{validation:.0%}"))
+    stop = stop or _("stopped at the limit of {steps} steps with {accuracy} validation accuracy").format(
+        steps=settings.max_steps, accuracy=f"{validation:.0%}")
     try:
         test = accuracy(session, name, data.test_images, data.test_labels)
     except ValueError as error:
         return failed(f"{label}: {error}")
     window = max(1, len(losses) // 10)
     first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
-    summary = (f"{label}: {stop}; loss {first:.3f} -> {last:.3f}, held-out accuracy {test:.1%} "
-               f"(needs {settings.min_accuracy:.0%})")
+    summary = _("{model}: {stop}; loss {first} -> {last}, held-out accuracy {accuracy} (needs {needed})").format(
+        model=label, stop=stop, first=f"{first:.3f}", last=f"{last:.3f}", accuracy=f"{test:.1%}",
+        needed=f"{settings.min_accuracy:.0%}")
     if last >= first:
-        return failed(summary + "; the loss did not fall")
+        return failed(_("{summary}; the loss did not fall").format(summary=summary))
     if test < settings.min_accuracy:
-        return Outcome(0.5, summary + "; the loss fell but the model does not generalise well enough")
+        return Outcome(0.5, _("{summary}; the loss fell but the model does not generalise well enough").format(
+            summary=summary))
     return passed(summary)
 
 
@@ -127,14 +136,15 @@ def train_and_score(session: Session, name: str, label: str) -> Outcome:
 def resnet_smoke(session: Session, rule) -> Outcome:
     """A small CNN of three of your BasicBlocks learns digits."""
     built = session.build("smoke_resnet", {"$nn_factory": SMALL_RESNET}, 0)
+    label = _("a CNN of 3 BasicBlocks")
     if built.trainable <= PROVIDED_RESNET_PARAMETERS:
-        return failed("a CNN of 3 BasicBlocks: your blocks have no parameters (not implemented yet?)")
-    return train_and_score(session, "smoke_resnet", "a CNN of 3 BasicBlocks")
+        return failed(_("{model}: your blocks have no parameters (not implemented yet?)").format(model=label))
+    return train_and_score(session, "smoke_resnet", label)
 
 
 @registry.check("part4.training.vit", "vit", "VisionTransformer (training)", SLIDE)
 def vit_smoke(session: Session, rule) -> Outcome:
     """A small VisionTransformer of yours learns digits."""
     if session.build("smoke_vit", ref("vit.VisionTransformer"), **SMALL_VIT).trainable == 0:
-        return failed("VisionTransformer has no parameters (not implemented yet?)")
-    return train_and_score(session, "smoke_vit", "a 2-block ViT (16x16 images, 4x4 patches)")
+        return failed(_("VisionTransformer has no parameters (not implemented yet?)"))
+    return train_and_score(session, "smoke_vit", _("a 2-block ViT (16x16 images, 4x4 patches)"))

@@ -23,6 +23,7 @@ from autograder.checks.common import (
     transplanted,
 )
 from autograder.checks import golden
+from autograder.i18n import _
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
 from autograder.remote import Session, ref
@@ -113,21 +114,21 @@ def mha_weights(session: Session, rule) -> Outcome:
                                            lambda reference: tuple(reference.double()(x, return_attention=True)))
     pair.restore()
     if len(result.outputs) != 2:
-        return failed(f"{case.label()}: forward(x, return_attention=True) should return (output, weights); "
-                      f"got {len(result.outputs)} tensor(s)")
+        return failed(_("{case}: {call} should return (output, weights); got {count} tensor(s)").format(
+            case=case.label(), call="forward(x, return_attention=True)", count=len(result.outputs)))
     out, weights = result.outputs
     if weights.shape != want_weights.shape:
-        return failed(f"{case.label()}: attention weights should have shape (B, H, T, T) = {tuple(want_weights.shape)}, "
-                      f"got {tuple(weights.shape)}")
+        return failed(_("{case}: attention weights should have shape (B, H, T, T) = {expected}, got {got}").format(
+            case=case.label(), expected=tuple(want_weights.shape), got=tuple(weights.shape)))
     row_error = float((weights.sum(-1) - 1).abs().max())
     if row_error > 1e-6:
-        return failed(f"{case.label()}: each row of the attention weights should sum to 1 (softmax over the keys); "
-                      f"off by up to {row_error:.3g}")
+        return failed(_("{case}: each row of the attention weights should sum to 1 (softmax over the keys); "
+                        "off by up to {error}").format(case=case.label(), error=f"{row_error:.3g}"))
     tol = rule.tolerance["float64"]
     if not close(weights, want_weights, tol.atol, tol.rtol) or not close(out, want_out, tol.atol, tol.rtol):
-        return failed(f"{case.label()}: attention weights differ from the reference's with the same weights "
-                      f"(max abs error {max_error(weights, want_weights):.3g})")
-    return passed("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's")
+        return failed(_("{case}: attention weights differ from the reference's with the same weights "
+                        "(max abs error {error})").format(case=case.label(), error=f"{max_error(weights, want_weights):.3g}"))
+    return passed(_("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's"))
 
 
 @registry.check("part3.mha.permutation", "vit", "MultiHeadAttention", MHA_SLIDE)
@@ -139,12 +140,13 @@ def mha_permutation(session: Session, rule) -> Outcome:
     plain = session.forward("perm", x, dtype="float64").outputs
     permuted = session.forward("perm", x[:, order], dtype="float64").outputs
     if not plain or not permuted:
-        return failed("MultiHeadAttention(16, 4) returned no tensor")
+        return failed(_("{call} returned no tensor").format(call="MultiHeadAttention(16, 4)"))
     if close(permuted[0], plain[0][:, order], 1e-9, 1e-7):
-        return passed("permuting the input tokens permutes the output the same way")
-    return failed("MultiHeadAttention(16, 4): permuting the input tokens should permute the output the same way "
-                  f"(max abs difference {max_error(permuted[0], plain[0][:, order]):.3g}); "
-                  "does something mix tokens by position (a mask, a position term, a wrong reshape)?")
+        return passed(_("permuting the input tokens permutes the output the same way"))
+    return failed(_("{call}: permuting the input tokens should permute the output the same way "
+                    "(max abs difference {error}); "
+                    "does something mix tokens by position (a mask, a position term, a wrong reshape)?").format(
+        call="MultiHeadAttention(16, 4)", error=f"{max_error(permuted[0], plain[0][:, order]):.3g}"))
 
 
 # ---------------------------------------------------------------------------- encoder block
@@ -195,14 +197,15 @@ def sinusoidal(session: Session, rule) -> Outcome:
                                 lambda: reference_attr("vit.sinusoidal_position_table")(positions, dim))
         got = result.outputs[0] if result.outputs else None
         if got is None or got.shape != want.shape:
-            problems.append(f"sinusoidal_position_table({positions}, {dim}): expected shape {tuple(want.shape)}, "
-                            f"got {None if got is None else tuple(got.shape)}")
+            problems.append(_("{call}: expected shape {expected}, got {got}").format(
+                call=f"sinusoidal_position_table({positions}, {dim})", expected=tuple(want.shape),
+                got=None if got is None else tuple(got.shape)))
         elif not close(got, want, 1e-5, 1e-5):
-            problems.append(f"sinusoidal_position_table({positions}, {dim}): max abs error {max_error(got, want):.3g} "
-                            "(sin on even dimensions, cos on odd ones, base 10000)")
+            problems.append(_("{call}: max abs error {error} (sin on even dimensions, cos on odd ones, base 10000)").format(
+                call=f"sinusoidal_position_table({positions}, {dim})", error=f"{max_error(got, want):.3g}"))
     if problems:
         return Outcome((3 - len(problems)) / 3, "\n".join(problems))
-    return passed("the sinusoidal table matches Vaswani et al. for 3 sizes")
+    return passed(_("the sinusoidal table matches Vaswani et al. for {count} sizes").format(count=3))
 
 
 VIT_CONFIGS = st.tuples(st.integers(1, 2), st.sampled_from([1, 3]), st.integers(2, 4), st.integers(1, 3),
@@ -229,8 +232,10 @@ def vit_parameters(session: Session, rule) -> Outcome:
     got = session.build("count", ref("vit.VisionTransformer")).trainable  # replaced by the next build
     small = check_parameter_counts(session, vit_cases(4))
     if got != 86_567_656:
-        return Outcome(0.5 * small.fraction, f"VisionTransformer() should have 86,567,656 parameters (ViT-B/16), got {got:,}\n{small.message}")
-    return Outcome(small.fraction, small.message if small.fraction < 1 else "ViT-B/16 has 86,567,656 parameters; small configurations match")
+        return Outcome(0.5 * small.fraction, _("{call} should have {expected} parameters (ViT-B/16), got {got}").format(
+            call="VisionTransformer()", expected=f"{86_567_656:,}", got=f"{got:,}") + "\n" + small.message)
+    return Outcome(small.fraction, small.message if small.fraction < 1 else
+                   _("ViT-B/16 has {count} parameters; small configurations match").format(count=f"{86_567_656:,}"))
 
 
 @registry.check("part3.vit.shapes", "vit", "VisionTransformer", VIT_SLIDE)
@@ -261,19 +266,24 @@ def _run_on(target: str, shape: tuple[int, ...], *args, **kwargs):
     return attempt
 
 
-VIT_MISUSES = [
-    Misuse("MultiHeadAttention(10, 3)", _built("vit.MultiHeadAttention", 10, 3), ("embed_dim", "num_heads")),
-    Misuse("TransformerEncoderBlock(10, 3)", _built("vit.TransformerEncoderBlock", 10, 3), ("embed_dim", "num_heads")),
-    Misuse("PatchEmbedding(30, 8)", _built("vit.PatchEmbedding", 30, 8), ("img_size", "patch_size")),
-    Misuse("PatchEmbedding(32, 16, 3, 8) on a 48x48 image", _run_on("vit.PatchEmbedding", (1, 3, 48, 48), 32, 16, 3, 8),
-           ("img_size", "48")),
-    Misuse("VisionTransformer(img_size=32, patch_size=16, ...) on a 32x48 image",
-           _run_on("vit.VisionTransformer", (1, 3, 32, 48), **TINY_VIT), ("img_size", "48")),
-    Misuse("VisionTransformer(..., pos_encoding='rotary')", _built("vit.VisionTransformer", **TINY_VIT, pos_encoding="rotary"),
-           ("pos_encoding",)),
-    Misuse("sinusoidal_position_table(5, 7)",
-           lambda session: session.call(ref("vit.sinusoidal_position_table"), args=[5, 7], mode=None), ("dim",)),
-]
+def vit_misuses() -> list[Misuse]:
+    """The invalid uses, made when the check runs: their labels speak the language spoken then."""
+    on_image = _("{call} on a {size} image")
+    return [
+        Misuse("MultiHeadAttention(10, 3)", _built("vit.MultiHeadAttention", 10, 3), ("embed_dim", "num_heads")),
+        Misuse("TransformerEncoderBlock(10, 3)", _built("vit.TransformerEncoderBlock", 10, 3), ("embed_dim", "num_heads")),
+        Misuse("PatchEmbedding(30, 8)", _built("vit.PatchEmbedding", 30, 8), ("img_size", "patch_size")),
+        Misuse(on_image.format(call="PatchEmbedding(32, 16, 3, 8)", size="48x48"),
+               _run_on("vit.PatchEmbedding", (1, 3, 48, 48), 32, 16, 3, 8), ("img_size", "48")),
+        Misuse(on_image.format(call="VisionTransformer(img_size=32, patch_size=16, ...)", size="32x48"),
+               _run_on("vit.VisionTransformer", (1, 3, 32, 48), **TINY_VIT), ("img_size", "48")),
+        Misuse("VisionTransformer(..., pos_encoding='rotary')", _built("vit.VisionTransformer", **TINY_VIT, pos_encoding="rotary"),
+               ("pos_encoding",)),
+        Misuse("sinusoidal_position_table(5, 7)",
+               lambda session: session.call(ref("vit.sinusoidal_position_table"), args=[5, 7], mode=None), ("dim",)),
+    ]
+
+
 VIT_EDGE_CASES = [
     Case("vit.MultiHeadAttention", (16, 4), {}, (1, 5, 16)),
     Case("vit.MultiHeadAttention", (16, 2), {}, (2, 1, 16)),
@@ -289,4 +299,4 @@ def vit_errors(session: Session, rule) -> Outcome:
     """Heads that do not split embed_dim, an img_size that patches do not tile, an image of the
     wrong size, an unknown pos_encoding and an odd sinusoidal dim each raise a ValueError naming
     it; batch size 1 and a single token work."""
-    return check_errors(session, "the Vision Transformer's parts", VIT_MISUSES, VIT_EDGE_CASES)
+    return check_errors(session, _("the Vision Transformer's parts"), vit_misuses(), VIT_EDGE_CASES)
