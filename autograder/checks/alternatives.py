@@ -76,6 +76,20 @@ def _se_gate_only(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(se.fc2(F.relu(se.fc1(x.mean(dim=(2, 3))))))[:, :, None, None].expand_as(x)
 
 
+def _se_without_relu(se: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(se.fc2(se.fc1(x.mean(dim=(2, 3)))))[:, :, None, None]
+
+
+def _softmax_over_queries(mha: nn.Module, x: torch.Tensor, return_attention: bool = False):
+    """Attention whose softmax runs over the queries; the rest as the reference's (heads split from
+    the fused ``qkv``, merged, projected)."""
+    batch, tokens, dim = x.shape
+    q, k, v = mha.qkv(x).reshape(batch, tokens, 3, mha.num_heads, mha.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    weights = ((q @ k.transpose(-2, -1)) * mha.scale).softmax(dim=-2)
+    out = mha.proj((mha.attn_drop(weights) @ v).transpose(1, 2).reshape(batch, tokens, dim))
+    return (out, weights) if return_attention else out
+
+
 def _cbam_spatial_first(cbam: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return cbam.channel_attention(cbam.spatial_attention(x))
 
@@ -128,6 +142,8 @@ def _alternatives() -> dict[str, Alternative]:
         "preact_bottleneck.stride_on_first_conv": Alternative(BLOCKS["preact_bottleneck"], edit=_stride_on_first_conv),
         "se.max_pool_squeeze": Alternative("attention.SEModule", _se_max_pool),
         "se.gate_only": Alternative("attention.SEModule", _se_gate_only),
+        "se.without_relu": Alternative("attention.SEModule", _se_without_relu),
+        "mha.softmax_over_queries": Alternative("vit.MultiHeadAttention", _softmax_over_queries),
         "cbam.spatial_first": Alternative("attention.CBAM", _cbam_spatial_first),
         "cbam.channel_from_average_only": Alternative("attention.CBAM", _cbam_channel_from_average),
         "patch_embedding.reshaped_not_transposed": Alternative("vit.PatchEmbedding", _patches_reshaped),

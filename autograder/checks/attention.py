@@ -39,7 +39,7 @@ NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("atte
 NUMERIC_CBAM = [Case("attention.CBAM", (32, 4), {}, (2, 32, 9, 7)), Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))]
 
 
-SE_VARIANTS = ("se.max_pool_squeeze", "se.gate_only")
+SE_VARIANTS = ("se.max_pool_squeeze", "se.gate_only", "se.without_relu")
 CBAM_VARIANTS = ("cbam.spatial_first", "cbam.channel_from_average_only")
 """Known alternatives (``autograder.checks.known``) the numerics checks recognise."""
 

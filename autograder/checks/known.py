@@ -21,6 +21,7 @@ KNOWN: dict[str, str] = {
     "preact_bottleneck.attention_after_addition": N_("attention applied after the addition"),
     "se.max_pool_squeeze": N_("max pooling instead of average pooling in the squeeze"),
     "se.gate_only": N_("the gate returned instead of the rescaled input"),
+    "se.without_relu": N_("no ReLU between the two layers of the excitation (the slides: s = sigma(W2 delta(W1 z)))"),
     "cbam.spatial_first": N_("spatial attention applied before channel attention (CBAM is channel first)"),
     "cbam.channel_from_average_only": N_("channel attention from average pooling only (plain SE; CBAM adds the "
                                       "max-pooled descriptor)"),
@@ -30,6 +31,8 @@ KNOWN: dict[str, str] = {
     "mha.scale_embed_dim": N_("scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)"),
     "mha.no_scale": N_("scores not scaled (the slides divide by sqrt(d_k))"),
     "mha.scale_head_dim": N_("scores scaled by 1/head_dim instead of 1/sqrt(head_dim)"),
+    "mha.softmax_over_queries": N_("softmax over the queries (dim=-2) instead of over the keys: each key's weights "
+                                   "sum to 1, not each query's"),
     "encoder_block.post_norm": N_("post-norm (LayerNorm after each residual addition; ViT uses pre-norm)"),
     "encoder_block.tanh_gelu": N_("tanh-approximated GELU (the lab uses the exact GELU)"),
 }

@@ -82,7 +82,7 @@ def mha_cases(count: int) -> list[Case]:
 MHA_NUMERIC = [Case("vit.MultiHeadAttention", (24, 4), {}, (2, 7, 24)), Case("vit.MultiHeadAttention", (18, 3), {}, (1, 5, 18))]
 
 
-MHA_VARIANTS = ("mha.scale_embed_dim", "mha.no_scale", "mha.scale_head_dim")
+MHA_VARIANTS = ("mha.scale_embed_dim", "mha.no_scale", "mha.scale_head_dim", "mha.softmax_over_queries")
 """Known alternatives (``autograder.checks.known``) the numerics check recognises."""
 
 

@@ -178,7 +178,7 @@ ATTENTION_MUTATIONS = [
     Mutation("se_max_pool_squeeze", "attention.py", SE_SQUEEZE, SE_SQUEEZE.replace("x.mean", "x.amax"),
              SE, ("part2.se.numerics",), "SEModule", "max pooling instead of average pooling in the squeeze"),
     Mutation("se_without_relu", "attention.py", SE_GATE, "gate = torch.sigmoid(self.fc2(self.fc1(squeezed)))",
-             SE, ("part2.se.numerics",), "SEModule"),
+             SE, ("part2.se.numerics",), "SEModule", "no ReLU between the two layers of the excitation"),
     Mutation("se_gate_without_sigmoid", "attention.py", SE_GATE, "gate = self.fc2(self.relu(self.fc1(squeezed)))",
              SE, ("part2.se.numerics", "part2.se.gate"), "SEModule"),
     Mutation("se_returns_gate", "attention.py", "return x * gate[:, :, None, None]",

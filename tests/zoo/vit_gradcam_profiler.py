@@ -69,7 +69,8 @@ VIT_MUTATIONS = [
              ("part3.mha.numerics",), "MultiHeadAttention", "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)"),
     # Written without the fused path, as most students do: one explicit softmax, over the queries.
     Mutation("mha_softmax_over_queries", "vit.py", ATTENTION_CORE, EXPLICIT_ATTENTION.replace("softmax(dim=-1)", "softmax(dim=-2)"),
-             MHA, ("part3.mha.numerics", "part3.mha.attention_weights"), "MultiHeadAttention"),
+             MHA, ("part3.mha.numerics", "part3.mha.attention_weights"), "MultiHeadAttention",
+             "softmax over the queries (dim=-2) instead of over the keys"),
     # (B, H, T, d) viewed straight as (B, T, D): heads and tokens interleave.
     Mutation("mha_heads_merged_without_transpose", "vit.py", MERGE_HEADS, "out = self.proj(out.reshape(batch, tokens, dim))",
              MHA, ("part3.mha.numerics", "part3.mha.permutation"), "MultiHeadAttention"),
