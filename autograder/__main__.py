@@ -11,9 +11,9 @@ from typing import Callable, Optional
 from autograder import paths
 
 
-def run_models(args: argparse.Namespace) -> int:
+def command_models(args: argparse.Namespace) -> int:
     """Print a table of every reference model: shapes, parameters, FLOPs."""
-    from autograder.model_table import MODELS, format_table, measure
+    from autograder.tools.model_table import MODELS, format_table, measure
 
     rows = []
     for spec in MODELS:
@@ -23,9 +23,9 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_skeletons(args: argparse.Namespace) -> int:
+def command_skeletons(args: argparse.Namespace) -> int:
     """Regenerate skeletons/ from solutions/, or with --check report drift and exit 1."""
-    from autograder.skeletons import drifted, write_skeletons
+    from autograder.tools.skeletons import drifted, write_skeletons
 
     if args.check:
         problems = drifted(paths.SOLUTIONS, paths.SKELETONS)
@@ -39,9 +39,9 @@ def run_skeletons(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_golden(args: argparse.Namespace) -> int:
+def command_golden(args: argparse.Namespace) -> int:
     """Record golden/ from solutions/, or with --check report stale files and exit 1."""
-    from autograder.golden_files import record, stale
+    from autograder.tools.record_golden import record, stale
 
     rubric = _rubric(args)
     if rubric is None:
@@ -59,9 +59,9 @@ def run_golden(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_catalogues(args: argparse.Namespace) -> int:
+def command_catalogues(args: argparse.Namespace) -> int:
     """Extract, merge and compile the translation catalogues, or with --check report what is wrong."""
-    from autograder.catalogues import problems, write
+    from autograder.tools.catalogues import problems, write
 
     if not args.check:
         for path in write():
@@ -75,21 +75,19 @@ def run_catalogues(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
-def run_check(args: argparse.Namespace) -> int:
+def command_check(args: argparse.Namespace) -> int:
     """Grade a folder or notebook with the visible checks, the reference's values from golden/."""
     inputs = _grading_inputs(args)
     if inputs is None:
         return 2
     submission, rubric, device = inputs
-    from autograder.golden_files import visible_rubric
     from autograder.grade import grade
+    from autograder.i18n import _, course_language, use
     from autograder.report import format_report
     from autograder.selection import SelectionError, selected
 
-    from autograder.i18n import _, course_language, use
-
     use(args.lang or course_language(rubric.language))
-    visible = visible_rubric(rubric)
+    visible = rubric.visible()
     try:
         chosen = selected(visible, args.only)
     except SelectionError as error:
@@ -100,7 +98,8 @@ def run_check(args: argparse.Namespace) -> int:
     graded = grade(submission, chosen, device, sandbox="off", reference="replay", threads=args.threads,
                    progress=_progress_printer(args.progress), show_prints=True, style=not args.only,
                    language=args.lang)
-    title = _("Lab 3 self-check: {submission} ({device}), {what}").format(submission=submission, device=device, what=what)
+    title = _("Lab 3 self-check: {submission} ({device}), {what}").format(
+        submission=submission, device=device, what=what)
     print(format_report(graded.reported, title, graded.notes, show_prints=True))
     hidden = len(rubric.checks) - len(visible.checks)
     if hidden:
@@ -123,10 +122,10 @@ def _progress_printer(wanted: Optional[bool]):
     return show
 
 
-def run_notebook(args: argparse.Namespace) -> int:
+def command_notebook(args: argparse.Namespace) -> int:
     """Build the lab notebook (nbgrader source) from notebooks/lab3.py, solutions/ and grading.yml,
     or with --check report drift and exit 1."""
-    from autograder.lab_notebook import TemplateError, drifted, write_notebook
+    from autograder.tools.lab_notebook import TemplateError, drifted, write_notebook
 
     try:
         if args.check:
@@ -143,9 +142,9 @@ def run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_release(args: argparse.Namespace) -> int:
+def command_release(args: argparse.Namespace) -> int:
     """Write the student bundle (no solutions, no hidden checks) into OUT."""
-    from autograder.release import ReleaseError, release
+    from autograder.tools.release import ReleaseError, release
 
     rubric = _rubric(args)
     if rubric is None:
@@ -203,7 +202,7 @@ def _rubric(args: argparse.Namespace):
 def _rubric_and_device(args: argparse.Namespace):
     """The rubric and the device named by ``--rubric`` and ``--device``; (None, None) after printing why
     when either is unusable."""
-    from autograder.grade import resolve_device
+    from autograder.engine.device import resolve_device
 
     rubric = _rubric(args)
     if rubric is None:
@@ -215,7 +214,7 @@ def _rubric_and_device(args: argparse.Namespace):
         return None, None
 
 
-def run_grade(args: argparse.Namespace) -> int:
+def command_grade(args: argparse.Namespace) -> int:
     """Grade one submission folder; exit 0 whenever grading ran, 2 when it cannot run."""
     results_problem = (f"--results {args.results} is a folder; give the path of the JSON file to write"
                        if Path(args.results).is_dir() else "")
@@ -223,9 +222,9 @@ def run_grade(args: argparse.Namespace) -> int:
     if inputs is None:
         return 2
     submission, rubric, device = inputs
+    from autograder.engine.sandbox import SandboxUnavailable
     from autograder.grade import grade
     from autograder.report import format_report, write_results
-    from autograder.sandbox import SandboxUnavailable
 
     start = time.perf_counter()
     try:
@@ -243,10 +242,10 @@ def run_grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_batch(args: argparse.Namespace) -> int:
+def command_batch(args: argparse.Namespace) -> int:
     """Grade every submission (folder or notebook) of DIR into OUT (resumable), then write OUT/gradebook.csv."""
-    from autograder.batch import Shard, run_batch as grade_class, write_gradebook
-    from autograder.sandbox import Limits, Sandbox, SandboxUnavailable
+    from autograder.batch import Shard, grade_class, write_gradebook
+    from autograder.engine.sandbox import Limits, Sandbox, SandboxUnavailable
 
     folder, out = Path(args.dir), Path(args.out)
     if not folder.is_dir():
@@ -257,7 +256,7 @@ def run_batch(args: argparse.Namespace) -> int:
         return 2
     try:
         shard = Shard.parse(args.shard) if args.shard else None
-        note = Sandbox(args.sandbox, Limits(**rubric.sandbox)).note(device)
+        note = Sandbox(args.sandbox, Limits.of(rubric.sandbox)).note(device)
     except (ValueError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -269,9 +268,9 @@ def run_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_gradescope(args: argparse.Namespace) -> int:
+def command_gradescope(args: argparse.Namespace) -> int:
     """Build the Gradescope autograder package (a zip to upload)."""
-    from autograder.gradescope import build
+    from autograder.tools.gradescope_package import build
 
     names = build(Path(args.zip))
     print(f"{args.zip}: {len(names)} files (setup.sh, run_autograder, requirements.txt, kit/); "
@@ -279,12 +278,17 @@ def run_gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def rubric_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+
+
 def _gradescope_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("zip", help="where to write the package, e.g. out/gradescope.zip")
 
 
 def _batch_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", help="folder holding the submissions: folders laid out like skeletons/, .ipynb notebooks")
+    parser.add_argument("dir",
+                        help="folder holding the submissions: folders laid out like skeletons/, .ipynb notebooks")
     parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     parser.add_argument("--shard", help="grade only the K-th of N slices of the class, e.g. 2/4")
@@ -292,7 +296,7 @@ def _batch_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    rubric_option(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
     parser.add_argument("--sandbox", default="auto", choices=["auto", "namespaces", "limits", "off"],
@@ -334,14 +338,14 @@ def _check_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="a line per check as it finishes (default: when the terminal shows it)")
     _language_option(parser)
-    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    rubric_option(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
 
 
 def _golden_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="only report whether golden/ is up to date")
-    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    rubric_option(parser)
 
 
 def _catalogues_parser(parser: argparse.ArgumentParser) -> None:
@@ -357,7 +361,7 @@ def _release_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kit-url", default="", help="where students will download the bundle as a .zip: the "
                                                        "released notebook's first cell fetches it on Colab")
     _language_option(parser)
-    parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
+    rubric_option(parser)
 
 
 def _models_parser(parser: argparse.ArgumentParser) -> None:
@@ -370,16 +374,19 @@ def _skeletons_parser(parser: argparse.ArgumentParser) -> None:
 
 # name -> (handler, argument setup, help)
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argparse.ArgumentParser], None], str]] = {
-    "grade": (run_grade, _grade_parser, "grade one submission folder against the reference solutions"),
-    "batch": (run_batch, _batch_parser, "grade a folder of submission folders into a gradebook (resumable)"),
-    "check": (run_check, _check_parser, "self-check: the visible checks, without solutions/ (from golden/)"),
-    "golden": (run_golden, _golden_parser, "record golden/ (the reference's values for the visible checks)"),
-    "catalogues": (run_catalogues, _catalogues_parser, "extract, merge and compile the translations (autograder/locale)"),
-    "gradescope": (run_gradescope, _gradescope_parser, "build the Gradescope autograder package (zip)"),
-    "notebook": (run_notebook, _notebook_parser, "build the lab notebook (nbgrader source) in notebooks/source/"),
-    "release": (run_release, _release_parser, "write the student bundle: skeletons, notebook, golden files, tests"),
-    "models": (run_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
-    "skeletons": (run_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
+    "grade": (command_grade, _grade_parser,
+              "grade one submission (a folder laid out like skeletons/, or a notebook) against the reference"),
+    "batch": (command_batch, _batch_parser,
+              "grade a folder of submissions (folders or notebooks) into a gradebook (resumable)"),
+    "check": (command_check, _check_parser, "self-check: the visible checks, without solutions/ (from golden/)"),
+    "golden": (command_golden, _golden_parser, "record golden/ (the reference's values for the visible checks)"),
+    "catalogues": (command_catalogues, _catalogues_parser,
+                   "extract, merge and compile the translations (autograder/locale)"),
+    "gradescope": (command_gradescope, _gradescope_parser, "build the Gradescope autograder package (zip)"),
+    "notebook": (command_notebook, _notebook_parser, "build the lab notebook (nbgrader source) in notebooks/source/"),
+    "release": (command_release, _release_parser, "write the student bundle: skeletons, notebook, golden files, tests"),
+    "models": (command_models, _models_parser, "table of the reference models (shapes, parameters, FLOPs)"),
+    "skeletons": (command_skeletons, _skeletons_parser, "generate student skeletons from solutions/"),
 }
 
 
@@ -389,7 +396,7 @@ STUDENT_COMMANDS = ("check",)
 
 def student_copy() -> bool:
     """Whether this is a student's bundle: the checks graded after the due date are not in it."""
-    return importlib.util.find_spec("autograder.checks.hidden") is None
+    return importlib.util.find_spec("autograder.checks.instructor.hidden") is None
 
 
 def main(argv: list[str] | None = None) -> int:

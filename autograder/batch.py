@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from autograder.client import thread_environment
+from autograder.engine.client import thread_environment
 from autograder.report import PART_TITLES, write_results
 from autograder.rubric import Rubric
 
@@ -125,7 +125,7 @@ class Progress:
             print(file=self.stream, flush=True)
 
 
-def run_batch(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 1,
+def grade_class(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 1,
               shard: Optional[Shard] = None, sandbox: str = "auto", log=print, progress_stream=None,
               threads: int = 1) -> list[str]:
     """Grade every missing submission of ``folder`` (of this shard); returns the ids graded now.
@@ -172,7 +172,8 @@ def gradebook_rows(out: Path, rubric: Rubric) -> Iterator[list[str]]:
             part = str(test.get("name", "")).split(".", 1)[0]
             if part in by_part:
                 by_part[part] += float(test.get("score", 0))
-        yield [name, f"{data['score']:g}", f"{data['max_score']:g}"] + [f"{by_part[p]:g}" for p in parts] + [""] * len(manual)
+        scores = [f"{data['score']:g}", f"{data['max_score']:g}"] + [f"{by_part[p]:g}" for p in parts]
+        yield [name, *scores] + [""] * len(manual)
 
 
 def write_gradebook(out: Path, rubric: Rubric) -> Path:

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from autograder.align import AlignmentError
 from autograder.checks import CHECKS, golden
+from autograder.checks.align import AlignmentError
 from autograder.checks.common import Outcome
 from autograder.checks.known import described
 from autograder.checks.registry import CheckSpec
-from autograder.client import SubmissionError, WorkerFailure
+from autograder.engine.client import SubmissionError, WorkerFailure
+from autograder.engine.forbidden import ForbiddenRule, resolve, violations
+from autograder.engine.remote import Session
 from autograder.i18n import _
-from autograder.forbidden import ForbiddenRule, resolve, violations
-from autograder.remote import Session
-from autograder.rubric import DEFAULT_TIMEOUT_S, CheckRule, Rubric, TrainingSettings
+from autograder.rubric import CheckRule, Rubric, TrainingSettings
 
 
 def _explain(spec: CheckSpec, error: Exception) -> str:
@@ -92,7 +92,8 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
         return Outcome(0.0, _("{component}: the lab asks for a from-scratch implementation, but {uses}").format(
             component=spec.component, uses="; ".join(used[:3])))
     fraction = min(1.0, max(0.0, float(outcome.fraction)))
-    return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives), outcome.stopped)
+    return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives),
+                   outcome.stopped)
 
 
 @dataclass
@@ -119,7 +120,7 @@ class Checking:
         rubric-wide tolerances, no points and the default time limit."""
         if check_id in self.rubric.checks:
             return self.rubric.checks[check_id]
-        return CheckRule(0.0, "visible", DEFAULT_TIMEOUT_S, dict(self.rubric.tolerances))
+        return CheckRule(0.0, "visible", self.rubric.defaults.timeout_s, dict(self.rubric.tolerances))
 
     def outcome(self, check_id: str) -> Outcome:
         """The check's outcome, run now (after the checks it uses) unless it already ran."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -12,15 +13,16 @@ import torch
 
 from autograder.checking import Checking
 from autograder.checks import CHECKS
-from autograder.client import SubmissionError, Worker, WorkerFailure
+from autograder.engine.client import SubmissionError, Worker, WorkerFailure
+from autograder.engine.device import resolve_device
+from autograder.engine.sandbox import Limits, Sandbox
+from autograder.engine.submission import NotebookError, code_cells, extract
 from autograder.i18n import N_, _, course_language, speaking
-from autograder.notebook import NotebookError, code_cells, extract
-from autograder.remote import ref
 from autograder.report import CheckResult, results_json
 from autograder.rubric import Rubric
-from autograder.sandbox import Limits, Sandbox
+from autograder.runtime.values import ref
+from autograder.runtime.worker import LAB_MODULES
 from autograder.style import style_report
-from autograder.worker import LAB_MODULES
 
 NOTEBOOK_CODE = "_notebook_cells.py"
 """A notebook's code cells as one file, written beside its extracted modules for the style report."""
@@ -58,16 +60,7 @@ def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
     """Every rubric check at 0, each saying ``reason`` (nothing could be graded)."""
     return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility)
                    for check_id, rule in rubric.checks.items()], notes,
-                  CheckResult(STYLE_ID, 0.0, rubric.style_points, reason, "visible"))
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
-    return device
+                  CheckResult(STYLE_ID, 0.0, rubric.style.points, reason, "visible"))
 
 
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
@@ -75,9 +68,9 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
           progress: Optional[Callable[[CheckResult, int, int], None]] = None, show_prints: bool = False,
           style: bool = True, language: Optional[str] = None) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
-    skeletons/, or a notebook whose definitions are taken (``autograder.notebook``).
+    skeletons/, or a notebook whose definitions are taken (``autograder.engine.submission``).
 
-    ``sandbox`` is the mode of ``autograder.sandbox``, with the rubric's limits. ``reference``
+    ``sandbox`` is the mode of ``autograder.engine.sandbox``, with the rubric's limits. ``reference``
     and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``).
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
     ``progress(result, done, total)`` is called as each check finishes. Each result keeps what the
@@ -85,19 +78,21 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
     ``style``: whether to add the clean-code report. ``language``: of the feedback (default: the rubric's).
     """
     with speaking(language or course_language(rubric.language)):
-        return _grade(submission, rubric, device, sandbox, reference, golden_folder, threads, progress, show_prints, style)
+        submission = Path(submission).resolve()
+        device = resolve_device(device)
+        confinement = Sandbox(sandbox, Limits.of(rubric.sandbox))
+        notes = [_(SELF_CHECK_NOTE) if show_prints and sandbox == "off" else confinement.note(device)]
+        grade_folder = functools.partial(_grade_folder, rubric=rubric, device=device, sandbox=confinement, notes=notes,
+                                         threads=threads, reference=reference, golden_folder=golden_folder,
+                                         progress=progress, style=style)
+        return _grade(submission, rubric, notes, threads, show_prints, grade_folder)
 
 
-def _grade(submission: Path, rubric: Rubric, device: str, sandbox: str, reference: str, golden_folder: Optional[Path],
-           threads: int, progress, show_prints: bool, style: bool) -> Graded:
-    checking = {"reference": reference, "golden_folder": golden_folder, "progress": progress, "style": style}
-    submission = Path(submission).resolve()
-    device = resolve_device(device)
-    confinement = Sandbox(sandbox, Limits(**rubric.sandbox))
-    notes = [_(SELF_CHECK_NOTE) if show_prints and sandbox == "off" else confinement.note(device)]
+def _grade(submission: Path, rubric: Rubric, notes: list[str], threads: int, show_prints: bool,
+           grade_folder: Callable[..., Graded]) -> Graded:
     with torch_threads(threads):
         if not (submission.is_file() and submission.suffix == ".ipynb"):
-            graded = _grade_folder(submission, rubric, device, confinement, notes, False, checking, threads)
+            graded = grade_folder(submission, notebook=False)
         else:
             with tempfile.TemporaryDirectory(prefix="lab3-notebook-") as folder:
                 try:
@@ -106,7 +101,7 @@ def _grade(submission: Path, rubric: Rubric, device: str, sandbox: str, referenc
                 except NotebookError as error:
                     return ungraded(rubric, _("the notebook cannot be graded: {error}").format(error=error),
                                     notes + [_("Notebook: {note}").format(note=error)])
-                graded = _grade_folder(Path(folder), rubric, device, confinement, notes, True, checking, threads)
+                graded = grade_folder(Path(folder), notebook=True)
     printed = sum(len(r.printed.splitlines()) for r in graded.results)
     if printed and not show_prints:
         graded.notes.append(_("Your code printed {count} line(s) while it was graded; prints are left out of this "
@@ -125,14 +120,14 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
-                  notebook: bool, checking: dict, threads: int) -> Graded:
+def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
+                  threads: int, reference: str, golden_folder: Optional[Path],
+                  progress: Optional[Callable[[CheckResult, int, int], None]], style: bool) -> Graded:
     results = []
-    progress, style = checking.pop("progress"), checking.pop("style")
     with Worker(folder, device, sandbox, threads) as worker:
         if notebook:
             notes += _notebook_errors(worker)
-        run = Checking(worker, folder, rubric, **checking)
+        run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
         for check_id, rule in rubric.checks.items():
             spec = CHECKS[check_id]
             start = time.perf_counter()
@@ -146,7 +141,7 @@ def _grade_folder(folder: Path, rubric: Rubric, device: str, sandbox: Sandbox, n
                                        rule.visibility, time.perf_counter() - start, printed))
             if progress is not None:
                 progress(results[-1], len(results), len(rubric.checks))
-    return Graded(results, notes, style_result(folder, notebook, rubric.style_points) if style else None)
+    return Graded(results, notes, style_result(folder, notebook, rubric.style.points) if style else None)
 
 
 STYLE_ID = "code.style"

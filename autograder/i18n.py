@@ -2,7 +2,7 @@
 
 Student-facing messages are written in English and marked ``_("...")``; placeholders are written
 in braces and filled with ``.format`` after translation, so that a translation may move them.
-``python -m autograder catalogues`` (``autograder.catalogues``, with Babel) extracts them into
+``python -m autograder catalogues`` (``autograder.tools.catalogues``, with Babel) extracts them into
 ``autograder/locale/lab3.pot``, merges that into each language's ``<lang>/LC_MESSAGES/lab3.po`` and
 compiles ``lab3.mo``, which Python's ``gettext`` reads here. Code identifiers, docstrings and the
 slides' own words (``autograder.checks.slides``) are not translated.

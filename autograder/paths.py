@@ -6,7 +6,8 @@ SOLUTIONS = ROOT / "solutions"
 SKELETONS = ROOT / "skeletons"
 GOLDEN = ROOT / "golden"
 """The reference's recorded values for the visible checks (``autograder.checks.golden``)."""
-INSTRUCTOR_TOOLS = (Path("autograder/release.py"), Path("autograder/lab_notebook.py"), Path("autograder/model_table.py"),
-                    Path("autograder/catalogues.py"))
-"""Kit files (relative to ``ROOT``) that only instructors run: they need nbgrader or solutions/, and
-neither the Gradescope package nor the student bundle carries them."""
+TOOLS = ROOT / "autograder" / "tools"
+"""What only instructors run (``autograder.tools``): neither the Gradescope package nor the student
+bundle carries it."""
+INSTRUCTOR_CHECKS = ROOT / "autograder" / "checks" / "instructor"
+"""The hidden checks and the known mistakes' code: the Gradescope package carries them, the student bundle does not."""

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.i18n import N_, _
-from autograder.rubric import VISIBILITIES
+from autograder.rubric import EPS, VISIBILITIES
 
-EPS = 1e-9
-"""Slack when deciding whether a score is full marks."""
 MAX_DETAIL_LINES = 10
 """Output lines shown under a failing check (or a report worth no points, such as the clean-code
 report) in the terminal report, after its first line."""
@@ -130,7 +128,8 @@ def write_results(path: str | Path, data: dict) -> None:
     _fsync_dir(path.parent)
 
 
-def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[str] = (), show_prints: bool = False) -> str:
+def format_report(results: Sequence[CheckResult], title: str, notes: Sequence[str] = (),
+                  show_prints: bool = False) -> str:
     """A plain-text report: ``notes`` under the title, then checks grouped by part (in order of first
     appearance), subtotals, total. ``show_prints``: the submission's prints under each check, marked
     as its own."""

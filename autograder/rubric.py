@@ -9,16 +9,16 @@ Format::
 
     total: 100            # points of the whole lab, bonus excluded
     code_points: 60       # the automatic checks must add up to this
-    defaults: {timeout_s: 60, visibility: visible}     # optional; these are the built-in values
     tolerances:           # rubric-wide, both dtypes, both fields
       float32: {atol: 1.0e-4, rtol: 1.0e-3}
       float64: {atol: 1.0e-9, rtol: 1.0e-7}
     forbidden: [torchvision.models, timm, torch.nn.MultiheadAttention]   # optional
-    training: {max_steps: 400, min_accuracy: 0.8, target_accuracy: 0.9, validate_every: 25, cpu_budget_s: 60}  # optional
-    sandbox: {memory_mb: 4096, cpu_time_s: 1800, file_size_mb: 64, processes: 256}   # optional, per worker
     one_penalty_per_mistake: true   # optional; see Rubric.one_penalty_per_mistake
     language: es                    # optional (default en); what students read: feedback, reports, skeletons, notebook
-    style: {points: 0}              # optional; the clean-code report's points, counted in code_points
+    defaults: {...}       # optional sections of settings (SECTIONS): each setting, its default, what it must
+    training: {...}       # be and what it does are declared once, in CheckDefaults, TrainingSettings,
+    sandbox: {...}        # SandboxLimits and StyleSettings below (``settings_table()`` writes the README's
+    style: {...}          # table of them)
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
       part1.basic_block.numerics:
@@ -40,6 +40,7 @@ to ``code_points`` with the style report's; ``code_points`` plus the non-bonus m
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -49,22 +50,19 @@ from typing import Any
 
 import yaml
 
-VISIBILITIES = ("visible", "hidden", "after_due_date")
+VISIBLE = "visible"
+VISIBILITIES = (VISIBLE, "hidden", "after_due_date")
 """Gradescope's visibility values a check may take."""
 LANGUAGES = ("en", "es")
 """Languages the kit's student-facing text is written in (``autograder/locale``)."""
 DTYPES = ("float32", "float64")
 """Dtype names a tolerance may be given for."""
 EPS = 1e-9
-"""Slack when comparing point sums."""
+"""Slack when comparing point sums, and a score with full marks."""
 
-DEFAULT_TIMEOUT_S = 60.0
-"""Seconds a check may take when the rubric does not say."""
-BUILTIN_DEFAULTS: dict[str, Any] = {"timeout_s": DEFAULT_TIMEOUT_S, "visibility": "visible"}
 TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox", "language",
             "one_penalty_per_mistake", "style", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
-DEFAULT_KEYS = ("timeout_s", "visibility")
 CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
 MANUAL_KEYS = ("points", "description", "bonus")
 TOLERANCE_KEYS = ("atol", "rtol")
@@ -73,6 +71,124 @@ DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 class RubricError(ValueError):
     """The rubric file is missing, unreadable or invalid; the message names the file and key."""
+
+
+# -- the sections: each declared once, with its defaults, its rules and its descriptions -----------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a setting must be: ``means`` as an error message says it, ``valid`` tests a YAML value."""
+
+    means: str
+    valid: Callable[[Any], bool]
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None for bools, strings, NaN, infinities and the like."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+POSITIVE_INT = Kind("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+POSITIVE = Kind("a positive number", lambda v: (_finite(v) or 0.0) > 0.0)
+NON_NEGATIVE = Kind("a non-negative number", lambda v: _finite(v) is not None and _finite(v) >= 0.0)
+FRACTION = Kind("a number from 0 to 1", lambda v: _finite(v) is not None and 0.0 <= _finite(v) <= 1.0)
+VISIBILITY = Kind(f"one of {', '.join(VISIBILITIES)}", lambda v: isinstance(v, str) and v in VISIBILITIES)
+
+
+def setting(default: Any, kind: Kind, description: str) -> Any:
+    """A field of a section: its default, what it must be, and what it does (the README's table)."""
+    return field(default=default, metadata={"kind": kind, "description": description})
+
+
+@dataclass(frozen=True)
+class CheckDefaults:
+    """``defaults``: what a check takes when ``checks`` does not say."""
+
+    timeout_s: float = setting(60.0, POSITIVE, "Seconds the worker may spend answering one check.")
+    visibility: str = setting("visible", VISIBILITY,
+                              "Gradescope visibility: visible, hidden, or after_due_date (graded after the due date).")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``training``: the training smoke tests train, stop on a validation split, and are scored on a
+    held-out test split. The result depends on the code alone, never on the machine's speed: the run
+    stops when the validation accuracy reaches ``target_accuracy`` or after ``max_steps``, both
+    counted in steps; the CPU budget only stops runaway code."""
+
+    max_steps: int = setting(400, POSITIVE_INT, "Most training steps (batches of 64).")
+    min_accuracy: float = setting(0.8, FRACTION, "Accuracy the held-out test split must reach for full marks "
+                                                 "(the loss must fall too).")
+    target_accuracy: float = setting(0.9, FRACTION, "Validation accuracy at which training stops early; not below "
+                                                    "min_accuracy.")
+    validate_every: int = setting(25, POSITIVE_INT, "Steps between two validations.")
+    cpu_budget_s: float = setting(60.0, POSITIVE, "CPU seconds the training may take in the worker before it counts "
+                                                  "as runaway code (the reference needs a few).")
+
+    def __post_init__(self) -> None:
+        if self.target_accuracy < self.min_accuracy:
+            raise RubricError(f"training: target_accuracy ({self.target_accuracy:g}) must not be below "
+                              f"min_accuracy ({self.min_accuracy:g})")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """``sandbox``: the resource limits of each worker running a submission
+    (``autograder.engine.sandbox.Limits`` enforces them)."""
+
+    memory_mb: int = setting(4096, POSITIVE_INT, "Data segment and anonymous memory (RLIMIT_DATA), on the CPU only. "
+                                                 "A full grade peaks near 1.5 GB.")
+    cpu_time_s: int = setting(1800, POSITIVE_INT, "CPU seconds of the whole worker, all threads (SIGXCPU, then "
+                                                  "SIGKILL 5 s later).")
+    file_size_mb: int = setting(64, POSITIVE_INT, "Largest file the worker may write.")
+    processes: int = setting(256, POSITIVE_INT, "Processes and threads in the worker's namespace (not set without "
+                                                "namespaces).")
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    """``style``: the clean-code report (``autograder.style``: docstring coverage and ruff findings)."""
+
+    points: float = setting(0.0, NON_NEGATIVE, "Points of the clean-code report, counted in code_points; 0 makes it "
+                                               "a report for the teaching assistant only.")
+
+
+SECTIONS: dict[str, type] = {"defaults": CheckDefaults, "training": TrainingSettings, "sandbox": SandboxLimits,
+                             "style": StyleSettings}
+"""grading.yml's sections of settings, by key."""
+
+
+def read_section(cls: type, value: Any, where: str):
+    """``value`` (a YAML mapping) as the section ``cls``: unknown keys, values of the wrong kind and
+    broken cross-field rules raise RubricError naming ``where`` and the key; absent keys take the defaults."""
+    given = _mapping(value, where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _only_keys(given, tuple(fields), where)
+    converted = {}
+    for key, raw in given.items():
+        kind: Kind = fields[key].metadata["kind"]
+        if not kind.valid(raw):
+            raise RubricError(f"{where}: {key} must be {kind.means}, got {_show(raw)}")
+        converted[key] = float(raw) if fields[key].type in ("float", float) else raw
+    return cls(**converted)
+
+
+def settings_table() -> str:
+    """The sections' settings as a Markdown table (the README's), from their declarations."""
+    rows = ["| setting | default | must be | what it does |", "|---|---|---|---|"]
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if not isinstance(f.default, float) or not f.default.is_integer() else int(f.default)
+            kind, description = f.metadata["kind"].means, f.metadata["description"]
+            rows.append(f"| `{section}.{f.name}` | `{default}` | {kind} | {description} |")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)
@@ -127,14 +243,14 @@ class Rubric:
     """Rubric-wide tolerance per dtype name."""
     forbidden: tuple[str, ...]
     """Dotted names (modules, classes) a submission must not use."""
-    training: TrainingSettings
+    training: TrainingSettings = TrainingSettings()
     """Settings of the training smoke tests."""
-    sandbox: dict[str, int] = field(default_factory=dict)
-    """Resource limits of a worker (``memory_mb``, ``cpu_time_s``, ``file_size_mb``, ``processes``);
-    the ones left out take ``autograder.sandbox.Limits``' defaults."""
-    style_points: float = 0.0
-    """Points of the clean-code report (``autograder.style``: docstring coverage and ruff findings);
-    0 makes it a report for the teaching assistant only. Counted in ``code_points``."""
+    sandbox: SandboxLimits = SandboxLimits()
+    """Resource limits of a worker."""
+    style: StyleSettings = StyleSettings()
+    """The clean-code report's points."""
+    defaults: CheckDefaults = CheckDefaults()
+    """What a check takes when ``checks`` does not say (a check the rubric does not list, too)."""
     one_penalty_per_mistake: bool = True
     """Judge a component that uses a failing one (an encoder block and its MultiHeadAttention)
     against the reference with the same known mistake, so that the mistake costs points once;
@@ -144,10 +260,9 @@ class Rubric:
     """The language students read (``autograder.i18n.LANGUAGES``): feedback, reports, the released
     skeletons' comments, notebook and README."""
 
-    @property
-    def max_score(self) -> float:
-        """The most a submission can score without bonus: ``total``."""
-        return self.total
+    def visible(self) -> Rubric:
+        """This rubric with only the checks students see before the due date (``visibility: visible``)."""
+        return dataclasses.replace(self, checks={k: r for k, r in self.checks.items() if r.visibility == VISIBLE})
 
 
 def whole(points: float) -> int | float:
@@ -226,14 +341,12 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
 
     total = _positive(top["total"], "total")
     code_points = _positive(top["code_points"], "code_points")
-    defaults = _defaults(top.get("defaults", {}))
+    defaults = read_section(CheckDefaults, top.get("defaults", {}), "defaults")
     tolerances = _tolerances(top["tolerances"])
     forbidden = _forbidden(top.get("forbidden", []))
-    training = _training(top.get("training", {}))
-    sandbox = _sandbox(top.get("sandbox", {}))
-    style = _mapping(top.get("style", {}), "style")
-    _only_keys(style, ("points",), "style")
-    style_points = _non_negative(style.get("points", 0), "style: points")
+    training = read_section(TrainingSettings, top.get("training", {}), "training")
+    sandbox = read_section(SandboxLimits, top.get("sandbox", {}), "sandbox")
+    style = read_section(StyleSettings, top.get("style", {}), "style")
     language = top.get("language", "en")
     if language not in LANGUAGES:
         raise RubricError(f"language must be one of {', '.join(LANGUAGES)}, got {_show(language)}")
@@ -260,9 +373,9 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     if unscored:
         raise RubricError(f"check(s) without points: {', '.join(unscored)}")
 
-    check_sum = math.fsum([rule.points for rule in checks.values()] + [style_points])
+    check_sum = math.fsum([rule.points for rule in checks.values()] + [style.points])
     if not math.isclose(check_sum, code_points, rel_tol=EPS, abs_tol=EPS):
-        with_style = " and the style report" if style_points else ""
+        with_style = " and the style report" if style.points else ""
         raise RubricError(
             f"the points of the checks{with_style} add up to {_num(check_sum)}, but code_points is {_num(code_points)}"
         )
@@ -272,18 +385,8 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"code_points ({_num(code_points)}) + non-bonus manual points ({_num(manual_sum)}) "
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
-    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style_points, one_penalty,
-                  language)
-
-
-def _defaults(value: Any) -> dict[str, Any]:
-    given = _mapping(value, "defaults")
-    _only_keys(given, DEFAULT_KEYS, "defaults")
-    merged = {**BUILTIN_DEFAULTS, **given}
-    return {
-        "timeout_s": _positive(merged["timeout_s"], "defaults: timeout_s"),
-        "visibility": _visibility(merged["visibility"], "defaults: visibility"),
-    }
+    return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style, defaults,
+                  one_penalty, language)
 
 
 def _tolerances(value: Any) -> dict[str, Tolerance]:
@@ -304,7 +407,7 @@ def _tolerances(value: Any) -> dict[str, Tolerance]:
     return result
 
 
-def _check(spec: Any, where: str, defaults: dict[str, Any], tolerances: dict[str, Tolerance]) -> CheckRule:
+def _check(spec: Any, where: str, defaults: CheckDefaults, tolerances: dict[str, Tolerance]) -> CheckRule:
     fields = _mapping(spec, where)
     _only_keys(fields, CHECK_KEYS, where)
     if "points" not in fields:
@@ -325,8 +428,8 @@ def _check(spec: Any, where: str, defaults: dict[str, Any], tolerances: dict[str
         )
     return CheckRule(
         points=_positive(fields["points"], f"{where}: points"),
-        visibility=_visibility(fields.get("visibility", defaults["visibility"]), f"{where}: visibility"),
-        timeout_s=_positive(fields.get("timeout_s", defaults["timeout_s"]), f"{where}: timeout_s"),
+        visibility=_visibility(fields.get("visibility", defaults.visibility), f"{where}: visibility"),
+        timeout_s=_positive(fields.get("timeout_s", defaults.timeout_s), f"{where}: timeout_s"),
         tolerance=tolerance,
     )
 
@@ -355,82 +458,6 @@ def _forbidden(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _is_fraction(value: Any) -> bool:
-    number = _number(value)
-    return number is not None and 0.0 <= number <= 1.0
-
-
-def _is_positive(value: Any) -> bool:
-    number = _number(value)
-    return number is not None and number > 0.0
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """The training smoke tests (``grading.yml``'s ``training``): train, stop on a validation split,
-    score on a held-out test split.
-
-    The result depends on the code alone, never on the machine's speed: the run stops when the
-    validation accuracy reaches ``target_accuracy`` or after ``max_steps``, both counted in steps;
-    the CPU budget only stops runaway code.
-    """
-
-    max_steps: int = 400
-    """Most training steps (batches of 64)."""
-    min_accuracy: float = 0.8
-    """Accuracy the held-out test split must reach for full marks (the loss must fall too)."""
-    target_accuracy: float = 0.9
-    """Validation accuracy at which training stops early; above ``min_accuracy``, so that a
-    network stopped there clears it on the test split with room to spare."""
-    validate_every: int = 25
-    """Steps between two validations."""
-    cpu_budget_s: float = 60.0
-    """CPU seconds the training may take in the worker before it counts as runaway code (the
-    reference needs a few)."""
-
-
-TRAINING_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "max_steps": ("a positive integer", _is_positive_int),
-    "min_accuracy": ("a number from 0 to 1", _is_fraction),
-    "target_accuracy": ("a number from 0 to 1", _is_fraction),
-    "validate_every": ("a positive integer", _is_positive_int),
-    "cpu_budget_s": ("a positive number", _is_positive),
-}
-"""Setting of the training smoke test -> (what it must be, its test); one per TrainingSettings field."""
-
-
-def _training(value: Any) -> TrainingSettings:
-    given = _mapping(value, "training")
-    _only_keys(given, tuple(TRAINING_KEYS), "training")
-    for key, setting in given.items():
-        expected, valid = TRAINING_KEYS[key]
-        if not valid(setting):
-            raise RubricError(f"training: {key} must be {expected}, got {_show(setting)}")
-    settings = TrainingSettings(**{key: setting if isinstance(setting, int) else float(setting)
-                                   for key, setting in given.items()})
-    if settings.target_accuracy < settings.min_accuracy:
-        raise RubricError(f"training: target_accuracy ({settings.target_accuracy:g}) must not be below "
-                          f"min_accuracy ({settings.min_accuracy:g})")
-    return settings
-
-
-SANDBOX_KEYS = ("memory_mb", "cpu_time_s", "file_size_mb", "processes")
-"""Resource limits of a worker, each a positive integer."""
-
-
-def _sandbox(value: Any) -> dict[str, int]:
-    given = _mapping(value, "sandbox")
-    _only_keys(given, SANDBOX_KEYS, "sandbox")
-    for key, setting in given.items():
-        if not _is_positive_int(setting):
-            raise RubricError(f"sandbox: {key} must be a positive integer, got {_show(setting)}")
-    return given
-
-
 # -- small helpers -----------------------------------------------------------------------------
 
 
@@ -451,26 +478,15 @@ def _only_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str)
         )
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float, or None for bools, strings, NaN, infinities and the like."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _positive(value: Any, where: str) -> float:
-    number = _number(value)
+    number = _finite(value)
     if number is None or number <= 0.0:
         raise RubricError(f"{where} must be a positive number, got {_show(value)}")
     return number
 
 
 def _non_negative(value: Any, where: str) -> float:
-    number = _number(value)
+    number = _finite(value)
     if number is None or number < 0.0:
         raise RubricError(f"{where} must be a non-negative number, got {_show(value)}")
     return number

@@ -23,10 +23,10 @@ from typing import Optional
 import torch
 
 from autograder import paths
-from autograder.client import SubmissionError
-from autograder.protocol import read_message, write_message
+from autograder.engine.client import SubmissionError
 from autograder.i18n import _, course_language, speaking
-from autograder.worker import LAB_MODULES, WorkerState, answer
+from autograder.runtime.protocol import read_message, write_message
+from autograder.runtime.worker import LAB_MODULES, WorkerState, answer
 
 
 class NotebookWorker:

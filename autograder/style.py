@@ -41,7 +41,7 @@ file that is missing, over ``MAX_BYTES``, not UTF-8 or not valid Python is repor
 coverage 0; if ruff is missing, fails or times out, the report says so and still gives coverage.
 Nothing here raises because of the files or ruff.
 
-The Gradescope image needs ruff installed for this (``autograder.gradescope.REQUIREMENTS``);
+The Gradescope image needs ruff installed for this (``autograder.tools.gradescope_package.REQUIREMENTS``);
 without it every report says that ruff could not run.
 """
 from __future__ import annotations
@@ -59,8 +59,6 @@ from typing import Iterable, Optional, Union
 
 from autograder.i18n import _
 
-RUFF = "ruff==0.17.6"
-"""The ruff the rules were chosen with, pinned wherever the grader is installed (pyproject.toml too)."""
 SELECT = ("F", "E", "W", "B", "N801", "N802", "N805")
 """ruff rule codes and prefixes checked (see the module docstring for why)."""
 IGNORE = ("W291", "W292", "W293", "B905", "B028")

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from autograder.batch import run_batch, write_gradebook  # noqa: E402
+from autograder.batch import grade_class, write_gradebook  # noqa: E402
 from autograder.checks import CHECKS  # noqa: E402
+from autograder.engine.sandbox import Limits, Sandbox  # noqa: E402
 from autograder.rubric import load_rubric  # noqa: E402
-from autograder.sandbox import Limits, Sandbox  # noqa: E402
 
 NOTEBOOK_ORDER = ("attention", "resnet", "vit", "gradcam", "profiler")
 """Modules in the order their cells go into the notebook (resnet.py uses attention's classes)."""
@@ -54,7 +54,8 @@ def make_class(folder: Path, count: int) -> None:
         if kind == 0:
             shutil.copytree(ROOT / "solutions", folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif kind == 1:
-            shutil.copytree(ROOT / "examples" / "submission", folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(ROOT / "examples" / "submission", folder / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
         elif kind == 2:
             shutil.copytree(ROOT / "skeletons", folder / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
@@ -81,7 +82,7 @@ def main() -> None:
         out = work / f"out-{mode}"
         note = Sandbox(mode, Limits(**rubric.sandbox)).note(args.device)
         start = time.perf_counter()
-        graded = run_batch(work / "class", out, rubric, args.device, args.jobs, sandbox=mode, log=lambda line: None)
+        graded = grade_class(work / "class", out, rubric, args.device, args.jobs, sandbox=mode, log=lambda line: None)
         wall = time.perf_counter() - start
         write_gradebook(out, rubric)
         rows.append((mode, len(graded), wall, class_total(out), note))

@@ -23,9 +23,10 @@ import torchvision
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.grade import resolve_device  # noqa: E402
+from autograder.engine.device import resolve_device  # noqa: E402
 from experiments.profiling import device_name  # noqa: E402
 from solutions import resnet, vit  # noqa: E402
+
 
 def timm_model(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
@@ -73,7 +74,8 @@ def compare(name: tuple[str, str], device: torch.device, batch_size: int, repeat
                 times[label].append(seconds)
     ours_ms = statistics.median(times["ours"]) * 1000
     theirs_ms = statistics.median(times["theirs"]) * 1000
-    return {"model": name[0], "library": name[1], "ours_ms": ours_ms, "theirs_ms": theirs_ms, "ratio": ours_ms / theirs_ms}
+    return {"model": name[0], "library": name[1], "ours_ms": ours_ms, "theirs_ms": theirs_ms,
+            "ratio": ours_ms / theirs_ms}
 
 
 def main() -> None:
@@ -95,7 +97,8 @@ def main() -> None:
             print(f"| {name[0]} | timm | | | not installed |")
             continue
         row = compare(name, device, batch_size, args.repeats, args.warmup)
-        print(f"| {row['model']} | {row['library']} | {row['ours_ms']:.1f} | {row['theirs_ms']:.1f} | {row['ratio']:.3f} |",
+        print(f"| {row['model']} | {row['library']} | {row['ours_ms']:.1f} | "
+              f"{row['theirs_ms']:.1f} | {row['ratio']:.3f} |",
               flush=True)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autograder.grade import resolve_device  # noqa: E402
+from autograder.engine.device import resolve_device  # noqa: E402
 from experiments.data import Dataset, Split  # noqa: E402
 from experiments.lab import load_lab  # noqa: E402
 from experiments.profiling import device_name  # noqa: E402

@@ -30,7 +30,8 @@ EXPERIMENTS = {
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(prog="python -m experiments", description="Lab 3 experiments")
-    parse.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(f"{k}: {v[1]}" for k, v in EXPERIMENTS.items()))
+    parse.add_argument("name", choices=list(EXPERIMENTS),
+                       help="; ".join(f"{k}: {v[1]}" for k, v in EXPERIMENTS.items()))
     parse.add_argument("--smoke", action="store_true", help="tiny sizes: a few minutes on a CPU (digits by default)")
     parse.add_argument("--lab", help="whose modules: solutions (the default where they exist), skeletons (the "
                                       "default in a student's copy), a folder of the five files, or a .ipynb")
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     import torch
 
-    from autograder.grade import resolve_device
+    from autograder.engine.device import resolve_device
     from experiments.context import Context
     from experiments.data import DataNotFound
     from experiments.lab import LabNotFound, load_lab

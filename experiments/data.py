@@ -72,7 +72,8 @@ def stratified_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.
         members = torch.nonzero(labels == label).flatten()
         want = per_class + (1 if rank < extra else 0)
         if want > len(members):
-            raise ValueError(f"class {label} has {len(members)} examples, fewer than the {want} a subset of {size} needs")
+            raise ValueError(f"class {label} has {len(members)} examples, "
+                             f"fewer than the {want} a subset of {size} needs")
         chosen.append(members[torch.randperm(len(members), generator=generator)[:want]])
     return torch.cat(chosen).sort().values
 

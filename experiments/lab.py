@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
-MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
+from autograder.engine.submission import LAB_MODULES
+
 _loaded = itertools.count()
 Measured = TypeVar("Measured")
 PROFILER_NOT_WRITTEN = ("ModelProfiler (Part 4) is not written yet, so the columns it measures are empty; "
@@ -45,13 +46,13 @@ class LabNotFound(ValueError):
 def load_lab(source: str | Path = "solutions") -> Lab:
     """The lab modules of ``source``: ``solutions``, ``skeletons``, a folder, or a ``.ipynb`` notebook."""
     if str(source) in ("solutions", "skeletons"):
-        return Lab(str(source), *(importlib.import_module(f"{source}.{name}") for name in MODULES))
+        return Lab(str(source), *(importlib.import_module(f"{source}.{name}") for name in LAB_MODULES))
     path = Path(source)
     if path.suffix == ".ipynb":
         return _from_notebook(path)
     if not path.is_dir():
         raise LabNotFound(f"{path}: expected 'solutions', 'skeletons', a folder of the lab's files, or a .ipynb")
-    missing = [f"{name}.py" for name in MODULES if not (path / f"{name}.py").is_file()]
+    missing = [f"{name}.py" for name in LAB_MODULES if not (path / f"{name}.py").is_file()]
     if missing:
         raise LabNotFound(f"{path} has no {', '.join(missing)}")
     return _from_folder(path, str(path))
@@ -61,7 +62,7 @@ def lab_from_namespace(namespace: dict, source: str = "the notebook") -> Lab:
     """The definitions of one namespace (a notebook's ``globals()``) standing for all five modules."""
     module = types.ModuleType("lab3_notebook")
     module.__dict__.update(namespace)
-    return Lab(source, *([module] * len(MODULES)))
+    return Lab(source, *([module] * len(LAB_MODULES)))
 
 
 def profile_if_written(lab: Lab, model, device, measure: Callable[[object], Measured]) -> Optional[Measured]:
@@ -87,15 +88,15 @@ def _from_folder(folder: Path, source: str) -> Lab:
     to these same modules."""
     prefix = f"_lab{next(_loaded)}_"
     modules = {}
-    saved = {name: sys.modules.get(name) for name in MODULES}
+    saved = {name: sys.modules.get(name) for name in LAB_MODULES}
     try:
-        for name in MODULES:
+        for name in LAB_MODULES:
             spec = importlib.util.spec_from_file_location(prefix + name, folder / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             sys.modules[prefix + name] = module
             sys.modules[name] = module  # for `from resnet import ...` inside the student's files
             modules[name] = module
-        for name in MODULES:
+        for name in LAB_MODULES:
             modules[name].__spec__.loader.exec_module(modules[name])
     finally:
         for name, module in saved.items():
@@ -103,11 +104,11 @@ def _from_folder(folder: Path, source: str) -> Lab:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-    return Lab(source, *(modules[name] for name in MODULES))
+    return Lab(source, *(modules[name] for name in LAB_MODULES))
 
 
 def _from_notebook(notebook: Path) -> Lab:
-    from autograder.notebook import NotebookError, extract
+    from autograder.engine.submission import NotebookError, extract
 
     folder = Path(tempfile.mkdtemp(prefix="lab3-notebook-"))
     try:

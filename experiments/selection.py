@@ -155,7 +155,8 @@ def decision_tree(regimes: list[dict], profiling: list[dict], slack: float = SLA
             need_branches = []
             for need in NEEDS:
                 chosen = choose(fitting, need, tolerance)
-                need_branches.append({"answer": need, "leaf": {**chosen, "regime": regime, "budget": budget, "need": need,
+                need_branches.append({"answer": need, "leaf": {**chosen, "regime": regime, "budget": budget,
+                                                        "need": need,
                                                         "why": _why(chosen, fitting, every, need, tolerance)}})
             budget_branches.append({"answer": budget, "fits": [m["model"] for m in fitting],
                                     "node": {"question": "What does the task need most?", "branches": need_branches}})

@@ -73,7 +73,8 @@ class Trackers:
 
 
 def make_tracker(folder: Path, name: str, config: dict, wandb_mode: Optional[str] = None) -> Trackers:
-    """Files in ``folder``, plus W&B when ``wandb_mode`` (or ``LAB3_WANDB``) is offline/online and wandb is installed."""
+    """Files in ``folder``, plus W&B when ``wandb_mode`` (or ``LAB3_WANDB``) is offline/online and wandb is
+    installed."""
     trackers = Trackers([FileTracker(folder)])
     mode = wandb_mode or os.environ.get("LAB3_WANDB") or None
     if mode not in (None, "", "off", "offline", "online"):

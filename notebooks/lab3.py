@@ -1,4 +1,4 @@
-# Template of the Lab 3 notebook. autograder/lab_notebook.py builds notebooks/source/lab3/lab3.ipynb
+# Template of the Lab 3 notebook. autograder/tools/lab_notebook.py builds notebooks/source/lab3/lab3.ipynb
 # from it, from solutions/ and from grading.yml; its docstring describes the '# %%' directives.
 
 # %% [markdown]
@@ -87,7 +87,7 @@ print(f"device: {DEVICE}; experiments at {'smoke-test' if SMOKE else 'full'} siz
 # The experiments: each cell below calls experiment(NAME), which runs the kit's experiment NAME with the
 # classes and functions defined in this notebook, then shows its figures and tables. They are also
 # saved in lab3-results/ for your report.
-from experiments.notebook import run_experiment
+from experiments.in_notebook import run_experiment
 
 DATASET = "cifar10"  # at full size: "cifar10" or "cifar100" (downloaded), or "digits" (offline, small)
 

@@ -20,12 +20,11 @@ import pytest
 
 from autograder import paths
 from autograder.checks import CHECKS
-from autograder.golden_files import visible_rubric
 from autograder.grade import grade
 from autograder.i18n import _, course_language, use
 from autograder.rubric import load_rubric
 
-RUBRIC = visible_rubric(load_rubric(paths.ROOT / "grading.yml", CHECKS))
+RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS).visible()
 use(course_language(RUBRIC.language))  # this test session speaks the course's language
 WORK = Path(os.environ.get("LAB3_WORK", paths.ROOT / "skeletons"))
 
@@ -33,7 +32,8 @@ WORK = Path(os.environ.get("LAB3_WORK", paths.ROOT / "skeletons"))
 @pytest.fixture(scope="session")
 def results(request) -> dict:
     if not WORK.exists():
-        pytest.fail(_("{path} does not exist: set LAB3_WORK to your folder or notebook").format(path=WORK), pytrace=False)
+        pytest.fail(_("{path} does not exist: set LAB3_WORK to your folder or notebook").format(path=WORK),
+                    pytrace=False)
     chosen = {item.callspec.params["check_id"] for item in request.session.items
               if hasattr(item, "callspec") and "check_id" in item.callspec.params}
     rubric = dataclasses.replace(RUBRIC, checks={c: r for c, r in RUBRIC.checks.items() if c in chosen})

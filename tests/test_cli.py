@@ -6,7 +6,7 @@ import sys
 
 from autograder import paths
 from autograder.__main__ import main
-from autograder.model_table import MODELS
+from autograder.tools.model_table import MODELS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,8 @@
 As shipped it holds three marked mistakes (``# DEMO MISTAKE (correct: `CODE`): why``, the line
 after the comment being the mistaken one): each must cost points in exactly one check, the one of
 the component that holds it, with feedback that names the known alternative; the checks of what is
-built on those components pass, judged against a reference with the same mistake. With the three lines put right it must score full marks, which proves
+built on those components pass, judged against a reference with the same mistake. With the three
+lines put right it must score full marks, which proves
 that the grader accepts its layouts: ``nn.Sequential`` residual branches, separate q/k/v
 projections with einsum, an nn.Unfold + nn.Linear patch embedding, SE and CBAM MLPs as 1x1
 convolutions, a hooks-based Grad-CAM and a hooks-based FLOP counter.

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from autograder import paths
-from autograder.skeletons import FenceError, build_skeletons, drifted, strip_solutions, write_skeletons
+from autograder.tools.skeletons import FenceError, build_skeletons, drifted, strip_solutions, write_skeletons
 from skeletons import attention, gradcam, profiler, resnet, vit
 
 FENCED = '''def f(x):
@@ -94,7 +94,8 @@ UNIMPLEMENTED = {
     "VisionTransformer": lambda: vit.VisionTransformer(32, 8, 3, 10, 16, 1, 4)(IMAGES),
     "GradCAM": lambda: gradcam.GradCAM(torch.nn.Conv2d(3, 2, 1), torch.nn.Identity())(IMAGES),
     "ModelProfiler.measure_flops": lambda: profiler.ModelProfiler(torch.nn.Conv2d(3, 2, 1)).measure_flops((3, 8, 8)),
-    "ModelProfiler.measure_memory": lambda: profiler.ModelProfiler(torch.nn.Conv2d(3, 2, 1)).measure_memory(1, (3, 8, 8)),
+    "ModelProfiler.measure_memory": lambda: profiler.ModelProfiler(torch.nn.Conv2d(3, 2, 1)).measure_memory(
+        1, (3, 8, 8)),
     "ModelProfiler.measure_latency": lambda: profiler.ModelProfiler(torch.nn.Conv2d(3, 2, 1)).measure_latency(IMAGES),
     "ModelProfiler.benchmark_training": lambda: profiler.ModelProfiler(torch.nn.Conv2d(3, 2, 1)).benchmark_training([]),
 }

@@ -8,8 +8,8 @@ from autograder.checks import attention, gradcam, profiler, resnet, training, vi
 from autograder.checks.registry import CheckSpec
 
 COMPONENT_MODULES = (resnet, attention, gradcam, vit, profiler, training)
-if importlib.util.find_spec("autograder.checks.hidden") is not None:  # a student bundle goes without it
-    COMPONENT_MODULES += (importlib.import_module("autograder.checks.hidden"),)
+if importlib.util.find_spec("autograder.checks.instructor.hidden") is not None:  # a student bundle goes without it
+    COMPONENT_MODULES += (importlib.import_module("autograder.checks.instructor.hidden"),)
 
 CHECKS: dict[str, CheckSpec] = {}
 for _module in COMPONENT_MODULES:

@@ -5,11 +5,10 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.checks import slides
-from autograder.i18n import _
 from autograder.checks.common import (
-    all_of,
     Case,
     Outcome,
+    all_of,
     check_gradients,
     check_numerics,
     check_output_shapes,
@@ -21,8 +20,10 @@ from autograder.checks.common import (
 )
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
-from autograder.client import SubmissionError
-from autograder.remote import Session, ref
+from autograder.engine.client import SubmissionError
+from autograder.engine.remote import Session
+from autograder.i18n import _
+from autograder.runtime.values import ref
 
 registry = Registry()
 
@@ -35,7 +36,8 @@ def cases(target: str, count: int) -> list[Case]:
     return [Case(target, (c, r), {}, (b, c, h, w)) for b, c, r, h, w in generated(CONFIGS, count)]
 
 
-NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)), Case("attention.SEModule", (6, 2), {}, (1, 6, 4, 4))]
+NUMERIC_SE = [Case("attention.SEModule", (32, 4), {}, (2, 32, 5, 6)),
+              Case("attention.SEModule", (6, 2), {}, (1, 6, 4, 4))]
 NUMERIC_CBAM = [Case("attention.CBAM", (32, 4), {}, (2, 32, 9, 7)), Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))]
 
 
@@ -59,10 +61,11 @@ def se_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, SE_VARIANTS) for case in NUMERIC_SE])
 
 
-@registry.check("part2.se.gate", "attention", "SEModule", slides.section("2.1", "Implementación del Módulo SE", "red de excitación, s = sigma(W2 delta(W1 z))"))
+@registry.check("part2.se.gate", "attention", "SEModule",
+                slides.section("2.1", "Implementación del Módulo SE", "red de excitación, s = sigma(W2 delta(W1 z))"))
 def se_gate(session: Session, rule) -> Outcome:
     """On a positive input, output / input is one value per (image, channel), strictly inside (0, 1)."""
-    session.build("se", {"$ref": "attention.SEModule"}, 16, 4)
+    session.build("se", ref("attention.SEModule"), 16, 4)
     x = torch.rand(2, 16, 6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.5
     out = session.forward("se", x, dtype="float64").outputs
     label = _("{call} on input {shape}").format(call="SEModule(16, 4)", shape=tuple(x.shape))
@@ -74,7 +77,8 @@ def se_gate(session: Session, rule) -> Outcome:
         return failed(_("{label}: the gate should be constant over space (one value per channel); it varies by up to "
                         "{spread}").format(label=label, spread=f"{spread:.3g}"))
     if not bool(((ratio > 0) & (ratio < 1)).all()):
-        return failed(_("{label}: the gate should lie strictly in (0, 1) (a sigmoid); found values in [{low}, {high}]").format(
+        return failed(_("{label}: the gate should lie strictly in (0, 1) (a sigmoid); found values in "
+                        "[{low}, {high}]").format(
             label=label, low=f"{float(ratio.min()):.3g}", high=f"{float(ratio.max()):.3g}"))
     return passed(_("{label}: the gate is constant over space and lies in (0, 1)").format(label=label))
 
@@ -98,7 +102,8 @@ def cbam_shapes(session: Session, rule) -> Outcome:
 
 @registry.check("part2.cbam.parameters", "attention", "CBAM", CBAM_SLIDE)
 def cbam_parameters(session: Session, rule) -> Outcome:
-    return check_parameter_counts(session, cases("attention.CBAM", 6) + [Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))])
+    return check_parameter_counts(session,
+                                  cases("attention.CBAM", 6) + [Case("attention.CBAM", (8, 2, 3), {}, (1, 8, 5, 5))])
 
 
 @registry.check("part2.cbam.numerics", "attention", "CBAM", CBAM_SLIDE, alternatives=CBAM_VARIANTS)

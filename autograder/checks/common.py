@@ -12,13 +12,22 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from autograder.i18n import _
-from autograder import fingerprints, probes, remote
-from autograder.align import (AlignmentError, LayerCall, ReferenceWeights, fixed_buffers, reference_calls,
-                             student_calls, transplant_candidates, within)
-from autograder.checks import golden
+from autograder.checks import fingerprints, golden
+from autograder.checks.align import (
+    AlignmentError,
+    LayerCall,
+    ReferenceWeights,
+    fixed_buffers,
+    reference_calls,
+    student_calls,
+    transplant_candidates,
+    within,
+)
 from autograder.checks.known import described
-from autograder.remote import Session
+from autograder.engine import remote
+from autograder.engine.remote import Session
+from autograder.i18n import _
+from autograder.runtime import values
 
 Shape = tuple[int, ...]
 
@@ -56,7 +65,7 @@ class Factory:
         return functools.partial(reference_attr(self.dotted), **self.kwargs)
 
     def student(self) -> dict:
-        return remote.partial(self.dotted, **self.kwargs)
+        return values.partial(self.dotted, **self.kwargs)
 
     def __repr__(self) -> str:
         bound = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
@@ -82,7 +91,7 @@ class Provided:
         """The module, initialised from ``seed`` alone (identical for reference and submission)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            module = randomize(_build_nn(self.spec), self.seed)
+            module = randomize(values.build_nn(self.spec), self.seed)
         if self.he_scaled:
             generator = torch.Generator().manual_seed(self.seed)
             with torch.no_grad():
@@ -101,35 +110,22 @@ class Provided:
 
     def student(self, tensors: dict, label: str) -> dict:
         if self.factory:
-            return {"$nn_factory": self.spec}
+            return values.nn_factory(self.spec)
         for name, tensor in self.build().state_dict().items():
             tensors[f"{label}.{name}"] = tensor
-        return {"$nn": self.spec, "weights": label}
+        return values.nn_module(self.spec, label)
 
     def install(self, session: Session, name: str) -> None:
         """Build the module in the worker as the handle ``name``, with the weights of ``build()``."""
-        session.build(name, {"$nn_factory": self.spec}, 0)
+        session.build(name, values.nn_factory(self.spec), 0)
         session.load(name, self.build().state_dict())
 
     def __repr__(self) -> str:
         return _spec_repr(self.spec)
 
 
-def _spec_parts(spec: list) -> tuple[str, list, dict]:
-    return spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
-
-
-def _build_nn(spec: list) -> nn.Module:
-    name, args, kwargs = _spec_parts(spec)
-    if name == "Sequential":
-        return nn.Sequential(*[_build_nn(child) for child in args])
-    if name.startswith(probes.PREFIX):
-        return probes.PROBES[name[len(probes.PREFIX):]](*args, **kwargs)
-    return getattr(nn, name)(*args, **kwargs)
-
-
 def _spec_repr(spec: list) -> str:
-    name, args, kwargs = _spec_parts(spec)
+    name, args, kwargs = values.spec_parts(spec)
     if name == "Sequential":
         return f"Sequential({', '.join(_spec_repr(child) for child in args)})"
     return f"{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
@@ -177,7 +173,7 @@ class Case:
 
         args = [encode(a, f"arg{i}") for i, a in enumerate(self.args)]
         kwargs = {k: encode(v, k) for k, v in self.kwargs.items()}
-        return session.build(name, remote.ref(self.target), *args, tensors=tensors, **kwargs)
+        return session.build(name, values.ref(self.target), *args, tensors=tensors, **kwargs)
 
     def make_input(self, seed: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
@@ -236,7 +232,8 @@ def all_of(outcomes: list[Outcome]) -> Outcome:
     one), and every known alternative matched."""
     failing = [o.message for o in outcomes if o.fraction < 1]
     matched = tuple(dict.fromkeys(key for o in outcomes for key in o.alternatives))
-    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes), "\n".join(failing) or outcomes[0].message, matched)
+    return Outcome(sum(o.fraction for o in outcomes) / len(outcomes),
+                   "\n".join(failing) or outcomes[0].message, matched)
 
 
 @functools.lru_cache(maxsize=1)
@@ -290,7 +287,8 @@ def check_parameter_counts(session: Session, cases: list[Case]) -> Outcome:
     problems = []
     for case in cases:
         expected = golden.reference(f"{case!r}: trainable parameters",
-                                    lambda: sum(p.numel() for p in case.build_reference().parameters() if p.requires_grad))
+                                    lambda: sum(p.numel() for p in case.build_reference().parameters()
+                                               if p.requires_grad))
         got = case.build_student(session, "count").trainable
         if got != expected:
             problems.append(_("{case}: expected {expected} parameters, got {got}").format(
@@ -383,14 +381,14 @@ class Transplanted:
 
 
 def with_alternatives(model: nn.Module, keys: tuple[str, ...]) -> nn.Module:
-    """``model`` with the known alternatives ``keys`` made to it (see ``autograder.checks.alternatives``).
+    """``model`` with the known alternatives ``keys`` made to it (see ``autograder.checks.instructor.alternatives``).
 
     Instructor-side code, imported only where the reference is live: a student's copy replays the
     values computed with it from golden/.
     """
     if not keys:
         return model
-    from autograder.checks.alternatives import with_alternatives as change
+    from autograder.checks.instructor.alternatives import with_alternatives as change
 
     return change(model, keys)
 
@@ -518,14 +516,14 @@ class Traced:
     output: Optional[torch.Tensor]
     """Its output (float32), which a right transplant makes the submission's output equal."""
     prints: Callable[[], list]
-    """Each layer's output fingerprint with probe weights (``autograder.fingerprints``), computed
+    """Each layer's output fingerprint with probe weights (``autograder.checks.fingerprints``), computed
     (or replayed) when asked: only a submission whose layers run in another order needs them."""
 
 
 def _paired_by_what_they_compute(session: Session, name: str, x: torch.Tensor, description: remote.Description,
                                  stu_layers: list[LayerCall], ref_layers: list[LayerCall], traced: Traced,
                                  stu_skip: tuple[str, ...]) -> Optional[list[int]]:
-    """The pairing of layers by their outputs with probe weights (``autograder.fingerprints``), for
+    """The pairing of layers by their outputs with probe weights (``autograder.checks.fingerprints``), for
     a submission whose layers run in another order; None where it finds none."""
     probe = fingerprints.probe_weights(stu_layers, fingerprints.own_buffers(stu_layers, description.buffers),
                                        fingerprints.loose_parameters(description.parameters, stu_layers, stu_skip))
@@ -573,7 +571,8 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: tup
     try:
         pair = transplanted(session, case, "numerics")
     except AlignmentError as error:
-        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(case=case.label(), error=error))
+        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(
+            case=case.label(), error=error))
     problems, matched = [], []
     x64 = case.make_input(1).double()
     variant_outputs = {key: pair.computed(f"variant {key}", lambda ref, key=key: alternative_output(ref, key, x64))
@@ -594,11 +593,13 @@ def check_numerics(session: Session, case: Case, tolerances: dict, variants: tup
             problems.append(f"{dtype}: {detail}")
             for key, output in variant_outputs.items():
                 if got and dtype == "float64" and close(got[0], output, tol.atol, tol.rtol):
-                    problems.append(_("your output matches a known alternative: {mistake}").format(mistake=described(key)))
+                    problems.append(_("your output matches a known alternative: {mistake}").format(
+                        mistake=described(key)))
                     matched.append(key)
     pair.restore()
     if problems:
-        return Outcome(0.0, _("{case}: output differs from the reference with the same weights").format(case=case.label())
+        return Outcome(0.0, _("{case}: output differs from the reference with the same weights").format(
+                           case=case.label())
                        + "\n" + "\n".join(problems),
                        tuple(matched))
     return passed(_("{case}: output equals the reference's with the same weights (float32 and float64)").format(
@@ -615,7 +616,8 @@ def check_gradients(session: Session, case: Case, tolerances: dict) -> Outcome:
     try:
         pair = transplanted(session, case, "gradients")
     except AlignmentError as error:
-        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(case=case.label(), error=error))
+        return failed(_("{case}: cannot line up your layers with the reference's: {error}").format(
+            case=case.label(), error=error))
     x = case.make_input(2).double()
 
     def input_gradient(reference: nn.Module) -> torch.Tensor:

@@ -117,5 +117,6 @@ def dumps(values: dict[str, Any]) -> bytes:
 def load(check_id: str, folder: Path | None = None) -> dict[str, Any]:
     path = golden_path(check_id, folder)
     if not path.is_file():
-        raise GoldenMissing(f"no golden file for {check_id} ({path}): checking without solutions/ needs the kit's golden/ folder")
+        raise GoldenMissing(f"no golden file for {check_id} ({path}): "
+                            "checking without solutions/ needs the kit's golden/ folder")
     return torch.load(path, weights_only=True)

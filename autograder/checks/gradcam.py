@@ -12,13 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograder.checks import slides
+from autograder.checks import golden, slides
 from autograder.checks.common import Outcome, Provided, close, failed, max_error, passed, reference_attr
-from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
+from autograder.engine.remote import Session
 from autograder.i18n import N_, _
-from autograder.remote import Session, handle, ref
+from autograder.runtime.values import handle, ref, tensor
 
 registry = Registry()
 
@@ -58,9 +58,9 @@ def _classes(model: nn.Module, x: torch.Tensor, class_idx) -> torch.Tensor:
 
 
 def _alternative_maps(model: nn.Module, x: torch.Tensor, class_idx, key: str, scaled: bool = True) -> torch.Tensor:
-    """Instructor-side (``autograder.checks.alternatives``): the maps with a known alternative;
+    """Instructor-side (``autograder.checks.instructor.alternatives``): the maps with a known alternative;
     a student's copy replays them from golden/."""
-    from autograder.checks.alternatives import gradcam_maps
+    from autograder.checks.instructor.alternatives import gradcam_maps
 
     return gradcam_maps(model, int(TARGET_LAYER), x, _classes(model, x, class_idx), key, scaled)
 
@@ -93,7 +93,7 @@ def gradcam_numerics(session: Session, rule) -> Outcome:
         alternatives = {key: golden.reference(f"maps with {key} for class_idx={class_idx!r}",
                                               lambda key=key: _alternative_maps(model, x, class_idx, key))
                         for key in VARIANTS}
-        result = session.call(handle("cam"), {"x": x}, args=[{"$tensor": "x"}], kwargs={"class_idx": class_idx},
+        result = session.call(handle("cam"), {"x": x}, args=[tensor("x")], kwargs={"class_idx": class_idx},
                               model="cnn", mode="eval")
         got = result.outputs[0] if result.outputs else None
         label = f"GradCAM(model, layer)(x, class_idx={class_idx!r})"
@@ -128,8 +128,8 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
     PROBE_CNN.install(session, "cnn2")
     session.build("cam2", ref("gradcam.GradCAM"), handle("cnn2"), handle("cnn2", TARGET_LAYER))
     x = probe_images(2, 13)
-    first = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode="eval").outputs
-    second = session.call(handle("cam2"), {"x": x}, args=[{"$tensor": "x"}], model="cnn2", mode=None).outputs
+    first = session.call(handle("cam2"), {"x": x}, args=[tensor("x")], model="cnn2", mode="eval").outputs
+    second = session.call(handle("cam2"), {"x": x}, args=[tensor("x")], model="cnn2", mode=None).outputs
     if not first or not second:
         return failed(_("{call} returned no tensor").format(call="GradCAM"))
     if not close(first[0], second[0], 1e-6, 1e-6):
@@ -139,7 +139,8 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
     if touched:
         return Outcome(0.5, _("GradCAM left gradients in the model's parameters ({names}); they should stay untouched: "
                               "take dy_c/dA with torch.autograd.grad(score, activations) or "
-                              "score.backward(inputs=[activations]), not model.zero_grad() and score.backward()").format(
+                              "score.backward(inputs=[activations]), "
+                              "not model.zero_grad() and score.backward()").format(
             names=", ".join(touched[:4]) + (", ..." if len(touched) > 4 else "")))
     return passed(_("calling GradCAM twice gives the same maps and leaves the model's weights and gradients "
                     "untouched"))
@@ -147,7 +148,7 @@ def gradcam_side_effects(session: Session, rule) -> Outcome:
 
 def _explain(session: Session, x: torch.Tensor, class_idx, tensors: dict | None = None):
     """The submission's GradCAM (kept as ``cam`` on the probe ``cnn``) on ``x``."""
-    return session.call(handle("cam"), {"x": x, **(tensors or {})}, args=[{"$tensor": "x"}],
+    return session.call(handle("cam"), {"x": x, **(tensors or {})}, args=[tensor("x")],
                         kwargs={"class_idx": class_idx}, model="cnn", mode="eval")
 
 
@@ -164,8 +165,9 @@ def zero_dimensional_class(session: Session) -> str:
     check only)."""
     x = probe_images(3, 15)
     as_int = _explain(session, x, 2).outputs
-    as_tensor = _explain(session, x, {"$tensor": "c"}, {"c": torch.tensor(2)}).outputs
-    if not as_int or not as_tensor or as_int[0].shape != as_tensor[0].shape or not close(as_tensor[0], as_int[0], 1e-6, 1e-6):
+    as_tensor = _explain(session, x, tensor("c"), {"c": torch.tensor(2)}).outputs
+    if (not as_int or not as_tensor or as_int[0].shape != as_tensor[0].shape
+            or not close(as_tensor[0], as_int[0], 1e-6, 1e-6)):
         return _("class_idx=torch.tensor(2) should give the same maps as class_idx=2")
     return ""
 

@@ -1,7 +1,7 @@
 """Known wrong alternatives: the mistakes the checks recognise, by key, as feedback names them.
 
 The code that computes each alternative changes a reference module and lives instructor-side,
-in ``autograder.checks.alternatives`` (a student's copy holds only the alternatives' recorded
+in ``autograder.checks.instructor.alternatives`` (a student's copy holds only the alternatives' recorded
 outputs, in golden/). Keys start with the component they belong to.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ KNOWN: dict[str, str] = {
     "bottleneck.no_final_relu": N_("no ReLU after the addition"),
     "bottleneck.stride_on_first_conv": N_("stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)"),
     "preact_basic.relu_after_addition": N_("a ReLU after the addition (pre-activation blocks end with the addition)"),
-    "preact_bottleneck.relu_after_addition": N_("a ReLU after the addition (pre-activation blocks end with the addition)"),
+    "preact_bottleneck.relu_after_addition": N_("a ReLU after the addition "
+                                                "(pre-activation blocks end with the addition)"),
     "preact_bottleneck.stride_on_first_conv": N_("stride on the first 1x1 convolution (ResNet v1; this lab uses v1.5)"),
     "basic_block.attention_after_addition": N_("attention applied after the addition"),
     "bottleneck.attention_after_addition": N_("attention applied after the addition"),
@@ -27,7 +28,8 @@ KNOWN: dict[str, str] = {
                                       "max-pooled descriptor)"),
     "patch_embedding.reshaped_not_transposed": N_("(B, D, N) reshaped to (B, N, D) instead of transposed: each token "
                                                "mixes the channels of several patches"),
-    "patch_embedding.column_major": N_("patches numbered column by column (W before H); the slides number them row by row"),
+    "patch_embedding.column_major": N_("patches numbered column by column (W before H); "
+                                       "the slides number them row by row"),
     "mha.scale_embed_dim": N_("scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)"),
     "mha.no_scale": N_("scores not scaled (the slides divide by sqrt(d_k))"),
     "mha.scale_head_dim": N_("scores scaled by 1/head_dim instead of 1/sqrt(head_dim)"),

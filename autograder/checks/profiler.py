@@ -5,13 +5,13 @@ import logging
 
 import torch
 
-from autograder.checks import slides
+from autograder.checks import golden, slides
 from autograder.checks.common import Outcome, Provided, digits, failed, passed, reference_attr
-from autograder.checks import golden
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
+from autograder.engine.remote import Session
 from autograder.i18n import N_, _
-from autograder.remote import Session, handle, ref
+from autograder.runtime.values import handle, ref, tensor
 
 registry = Registry()
 
@@ -54,7 +54,8 @@ def method(name: str, attr: str) -> dict:
     return handle(name, attr)
 
 
-@registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops", slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"))
+@registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops",
+                slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"))
 def flops(session: Session, rule) -> Outcome:
     """FLOPs of a CNN, an MLP and a network with attention equal the exact counts."""
     probes = ((N_("CNN"), CNN, (3, 16, 16)), (N_("MLP"), MLP, (3, 8, 8)),
@@ -70,7 +71,8 @@ def flops(session: Session, rule) -> Outcome:
                     if isinstance(got, (int, float)) and got * 2 == want else "")
             if provided is ATTENDING_CNN and not hint and isinstance(got, (int, float)) and got < want:
                 hint = " " + _("(are attention's matrix products Q K^T and A V counted, also in the fused kernel?)")
-            problems.append(_("measure_flops({size}) of the {model}: expected {expected} FLOPs, got {got}{hint}").format(
+            problems.append(_("measure_flops({size}) of the {model}: "
+                              "expected {expected} FLOPs, got {got}{hint}").format(
                 size=size, model=_(label), expected=f"{want:,}", got=repr(got), hint=hint))
     if problems:
         return Outcome((len(probes) - len(problems)) / len(probes), "\n".join(problems))
@@ -111,7 +113,7 @@ def latency(session: Session, rule) -> Outcome:
     model = CNN.build().eval()
     before = _own_latency_ms(model, x)
     got = session.call(method(profiler_of(session, "lat"), "measure_latency"), {"x": x},
-                       args=[{"$tensor": "x"}], kwargs={"num_runs": 10}, mode=None).result
+                       args=[tensor("x")], kwargs={"num_runs": 10}, mode=None).result
     keys = {"mean_ms", "median_ms", "p95_ms"}
     if not isinstance(got, dict) or set(got) != keys:
         return failed(_("measure_latency should return a dict with keys {keys}, got {got}").format(
@@ -123,7 +125,8 @@ def latency(session: Session, rule) -> Outcome:
     after = _own_latency_ms(model, x)
     low, high = min(before + after), max(before + after)
     if not low / 20 <= got["median_ms"] <= high * 20:
-        own = f"{low:.3g} ms" if high < 1.5 * low else _("{low} to {high} ms").format(low=f"{low:.3g}", high=f"{high:.3g}")
+        own = (f"{low:.3g} ms" if high < 1.5 * low
+               else _("{low} to {high} ms").format(low=f"{low:.3g}", high=f"{high:.3g}"))
         return failed(_("measure_latency: median {median} ms is far from the grader's own {own} for the same model: "
                         "are the times in milliseconds, one forward pass each?").format(
             median=f"{got['median_ms']:.4g}", own=own))
@@ -138,11 +141,13 @@ def memory(session: Session, rule) -> Outcome:
     model = WIDE_MLP.build()
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     want = golden.reference("peak bytes of a training step of the MLP, batch 16 on (3, 16, 16)",
-                            lambda: reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(16, (3, 16, 16)))
+                            lambda: reference_attr("profiler.ModelProfiler")(model, "cpu").measure_memory(
+                                16, (3, 16, 16)))
     if not isinstance(got, (int, float)) or got <= 0:
         return failed(_("measure_memory should return a positive number of bytes, got {got}").format(got=repr(got)))
     if got < 2 * weights:
-        return failed(_("measure_memory: {got} bytes is less than the weights and their gradients ({needed} bytes)").format(
+        return failed(_("measure_memory: {got} bytes is less than the weights and their gradients "
+                        "({needed} bytes)").format(
             got=f"{got:,.0f}", needed=f"{2 * weights:,}"))
     if not want / MEMORY_WINDOW <= got <= want * MEMORY_WINDOW:
         return failed(_("measure_memory: {got} bytes is far from the reference's {reference} bytes for one training "
@@ -168,7 +173,7 @@ def training(session: Session, rule) -> Outcome:
     tensors, loader = {}, []
     for i, (x, y) in enumerate(batches):
         tensors[f"x{i}"], tensors[f"y{i}"] = x, y
-        loader.append([{"$tensor": f"x{i}"}, {"$tensor": f"y{i}"}])
+        loader.append([tensor(f"x{i}"), tensor(f"y{i}")])
     got = session.call(method(profiler_of(session, "train"), "benchmark_training"), tensors, args=[loader],
                        kwargs={"epochs": 4}, mode=None).result
     epochs = got.get("epochs") if isinstance(got, dict) else None
@@ -189,7 +194,8 @@ def training(session: Session, rule) -> Outcome:
         return failed(_("benchmark_training: accuracy should lie in [0, 1] and seconds be positive: {epochs}").format(
             epochs=epochs))
     if not losses[-1] < losses[0]:
-        return failed(_("benchmark_training: the training loss should fall over 4 epochs on digits; got {losses}").format(
+        return failed(_("benchmark_training: the training loss should fall over 4 epochs on digits; "
+                        "got {losses}").format(
             losses=losses))
     return passed(_("4 epochs reported; loss fell from {first} to {last}").format(
         first=f"{losses[0]:.3f}", last=f"{losses[-1]:.3f}"))
@@ -198,7 +204,7 @@ def training(session: Session, rule) -> Outcome:
 def _latency(num_runs: int, batch: int):
     def attempt(session: Session):
         x = torch.randn(batch, 3, 16, 16, generator=torch.Generator().manual_seed(5))
-        return session.call(method(profiler_of(session, "edge"), "measure_latency"), {"x": x}, args=[{"$tensor": "x"}],
+        return session.call(method(profiler_of(session, "edge"), "measure_latency"), {"x": x}, args=[tensor("x")],
                             kwargs={"num_runs": num_runs}, mode=None).result
     return attempt
 

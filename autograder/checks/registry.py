@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from autograder.checks.common import Outcome
-from autograder.remote import Session
+from autograder.engine.remote import Session
 
 
 @dataclass(frozen=True)

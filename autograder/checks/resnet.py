@@ -1,18 +1,18 @@
 """Checks for resnet.py: the four residual blocks and the ResNet builder (Part 1)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
 from hypothesis import strategies as st
 
 from autograder.checks import slides
-from autograder.i18n import _
 from autograder.checks.common import (
-    all_of,
     Case,
     Outcome,
     Provided,
+    all_of,
     check_gradients,
     check_numerics,
     check_output_shapes,
@@ -22,7 +22,9 @@ from autograder.checks.common import (
 )
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
-from autograder.remote import Session, ref
+from autograder.engine.remote import Session
+from autograder.i18n import _
+from autograder.runtime.values import ref
 
 registry = Registry()
 
@@ -60,7 +62,8 @@ def block_case(kind: BlockKind, batch: int, cin: int, cout: int, stride: int, si
     return Case(kind.target, (cin, cout, stride, downsample(kind, cin, cout, stride)), kwargs, (batch, cin, size, size))
 
 
-BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 8), st.sampled_from([1, 2]), st.integers(3, 10))
+BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 8), st.sampled_from([1, 2]),
+                          st.integers(3, 10))
 
 
 def shape_cases(kind: BlockKind, count: int) -> list[Case]:
@@ -85,28 +88,45 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 """Known alternatives (``autograder.checks.known``) each block's numerics check recognises."""
 
 
-def _register_block_checks(key: str, kind: BlockKind) -> None:
-    component = kind.target.split(".")[1]
-
-    @registry.check(f"part1.{key}.shapes", "resnet", component, kind.slide)
-    def shapes(session: Session, rule) -> Outcome:
-        return check_output_shapes(session, shape_cases(kind, 8))
-
-    @registry.check(f"part1.{key}.parameters", "resnet", component, kind.slide)
-    def parameters(session: Session, rule) -> Outcome:
-        return check_parameter_counts(session, shape_cases(kind, 4) + numeric_cases(kind))
-
-    @registry.check(f"part1.{key}.numerics", "resnet", component, kind.slide, alternatives=VARIANTS[key])
-    def numerics(session: Session, rule) -> Outcome:
-        return all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(kind)])
-
-    @registry.check(f"part1.{key}.gradients", "resnet", component, kind.slide, uses=(f"part1.{key}.numerics",))
-    def gradients(session: Session, rule) -> Outcome:
-        return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(kind)])
+def block_shapes(key: str, session: Session, rule) -> Outcome:
+    return check_output_shapes(session, shape_cases(BLOCKS[key], 8))
 
 
-for _key, _kind in BLOCKS.items():
-    _register_block_checks(_key, _kind)
+def block_parameters(key: str, session: Session, rule) -> Outcome:
+    return check_parameter_counts(session, shape_cases(BLOCKS[key], 4) + numeric_cases(BLOCKS[key]))
+
+
+def block_numerics(key: str, session: Session, rule) -> Outcome:
+    return all_of([check_numerics(session, case, rule.tolerance, VARIANTS[key]) for case in numeric_cases(BLOCKS[key])])
+
+
+def block_gradients(key: str, session: Session, rule) -> Outcome:
+    return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(BLOCKS[key])])
+
+
+def register_block_check(check_id: str, run, uses: tuple[str, ...] = (), alternatives: tuple[str, ...] = ()) -> None:
+    """Register ``run(block key, session, rule)`` for the block its id names (``part1.<key>.<what>``)."""
+    key = check_id.split(".")[1]
+    component = BLOCKS[key].target.split(".")[1]
+    registry.check(check_id, "resnet", component, BLOCKS[key].slide, uses, alternatives)(functools.partial(run, key))
+
+
+register_block_check("part1.basic_block.shapes", block_shapes)
+register_block_check("part1.basic_block.parameters", block_parameters)
+register_block_check("part1.basic_block.numerics", block_numerics, alternatives=VARIANTS["basic_block"])
+register_block_check("part1.basic_block.gradients", block_gradients, uses=("part1.basic_block.numerics",))
+register_block_check("part1.bottleneck.shapes", block_shapes)
+register_block_check("part1.bottleneck.parameters", block_parameters)
+register_block_check("part1.bottleneck.numerics", block_numerics, alternatives=VARIANTS["bottleneck"])
+register_block_check("part1.bottleneck.gradients", block_gradients, uses=("part1.bottleneck.numerics",))
+register_block_check("part1.preact_basic.shapes", block_shapes)
+register_block_check("part1.preact_basic.parameters", block_parameters)
+register_block_check("part1.preact_basic.numerics", block_numerics, alternatives=VARIANTS["preact_basic"])
+register_block_check("part1.preact_basic.gradients", block_gradients, uses=("part1.preact_basic.numerics",))
+register_block_check("part1.preact_bottleneck.shapes", block_shapes)
+register_block_check("part1.preact_bottleneck.parameters", block_parameters)
+register_block_check("part1.preact_bottleneck.numerics", block_numerics, alternatives=VARIANTS["preact_bottleneck"])
+register_block_check("part1.preact_bottleneck.gradients", block_gradients, uses=("part1.preact_bottleneck.numerics",))
 
 
 TORCHVISION_COUNTS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160}
@@ -118,7 +138,7 @@ def resnet_parameters(session: Session, rule) -> Outcome:
     """The four factories at their defaults have torchvision's parameter counts."""
     problems = []
     for name, expected in TORCHVISION_COUNTS.items():
-        got = session.build("net", {"$ref": f"resnet.{name}"}).trainable
+        got = session.build("net", ref(f"resnet.{name}")).trainable
         if got != expected:
             problems.append(_("{call}: expected {expected} parameters (as torchvision), got {got}").format(
                 call=f"{name}()", expected=f"{expected:,}", got=f"{got:,}"))
@@ -140,7 +160,8 @@ def resnet_shapes(session: Session, rule) -> Outcome:
     return check_output_shapes(session, NETWORK_CASES)
 
 
-BLOCK_NUMERICS = tuple(f"part1.{key}.numerics" for key in BLOCKS)
+BLOCK_NUMERICS = ("part1.basic_block.numerics", "part1.bottleneck.numerics", "part1.preact_basic.numerics",
+                  "part1.preact_bottleneck.numerics")
 
 
 @registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE, uses=BLOCK_NUMERICS)
@@ -150,7 +171,8 @@ def resnet_numerics(session: Session, rule) -> Outcome:
 
 
 RESNET_MISUSES = [
-    Misuse("resnet18(stem='tiny')", lambda session: session.build("bad", ref("resnet.resnet18"), stem="tiny"), ("stem",)),
+    Misuse("resnet18(stem='tiny')", lambda session: session.build("bad", ref("resnet.resnet18"), stem="tiny"),
+           ("stem",)),
     Misuse("ResNet(BasicBlock, [2, 2, 2])",
            lambda session: session.build("bad", ref("resnet.ResNet"), ref("resnet.BasicBlock"), [2, 2, 2]),
            ("layers", "stage")),

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from autograder.checks.common import Case, Outcome, shape_problem, share_passed
-from autograder.client import SubmissionError
+from autograder.engine.client import SubmissionError
+from autograder.engine.remote import Session
 from autograder.i18n import _
-from autograder.remote import Session
 
 REFUSALS = ("ValueError", "TypeError")
 """The exceptions an invalid argument should raise."""

@@ -5,7 +5,6 @@ are, whatever the language of the rest of the feedback, so that a student finds 
 """
 from __future__ import annotations
 
-
 SECTIONS = {
     "1.1": "Revisión de Fundamentos Matemáticos",
     "1.2": "Implementación de Bloques",
@@ -33,11 +32,13 @@ def section(number: str, title: str, detail: str = "") -> str:
 
 
 BLOCKS = "1.2", "Implementación de Bloques"
-BASIC_BLOCK = section(*BLOCKS, "'Estructura del Bloque Básico' (BasicBlock: convoluciones 3x3 -> 3x3 con conexión de salto)")
+BASIC_BLOCK = section(*BLOCKS, "'Estructura del Bloque Básico' "
+                      "(BasicBlock: convoluciones 3x3 -> 3x3 con conexión de salto)")
 BOTTLENECK = section(*BLOCKS, "'Estructura del Bloque Bottleneck' (1x1 -> 3x3 -> 1x1, factor de expansión 4)")
 PREACTIVATION = section(*BLOCKS, "comparación pre-activación vs post-activación")
 RESNET = section("1.3", "Escalado de Arquitectura", "construir ResNet-18, 34, 50, 101 a partir de bloques componentes")
-GRADIENT_FLOW = section("1.1", "Revisión de Fundamentos Matemáticos", "el flujo de gradientes, dL/dx = dL/dH (1 + dF/dx)")
+GRADIENT_FLOW = section("1.1", "Revisión de Fundamentos Matemáticos",
+                        "el flujo de gradientes, dL/dx = dL/dH (1 + dF/dx)")
 SE = section("2.1", "Implementación del Módulo SE", "'Módulo SE'")
 SE_IN_RESNET = section("2.1", "Implementación del Módulo SE", "integración en bloques ResNet")
 CBAM = section("2.2", "Implementación de CBAM", "atención por canal, después atención espacial")
@@ -45,8 +46,8 @@ GRADCAM = section("2.3", "Análisis de Rendimiento", "visualizar mapas de atenci
 PATCHES = section("3.1", "Capa de Embedding de Parches")
 POSITIONS = section("3.1", "Capa de Embedding de Parches", "codificación posicional (aprendible vs sinusoidal)")
 ATTENTION = section("3.2", "Autoatención Multi-Cabeza")
-ENCODER_BLOCK = section("3.3", "Arquitectura ViT Completa", "bloque codificador Transformer (LayerNorm -> MSA -> Add -> "
-                        "LayerNorm -> MLP -> Add)")
+ENCODER_BLOCK = section("3.3", "Arquitectura ViT Completa", "bloque codificador Transformer "
+                        "(LayerNorm -> MSA -> Add -> LayerNorm -> MLP -> Add)")
 PRE_NORM = section("3.3", "Arquitectura ViT Completa", "bloque codificador Transformer y 'Detalles de Implementación "
                    "de ViT', aplicar LayerNorm antes de la atención y del MLP (pre-norm)")
 VIT = section("3.3", "Arquitectura ViT Completa", "token [CLS], codificación posicional y cabeza de clasificación")

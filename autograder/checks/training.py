@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from autograder.checks import slides
 from autograder.checks.common import Outcome, digits, failed, passed
 from autograder.checks.registry import Registry
+from autograder.engine.remote import Session
 from autograder.i18n import _
-from autograder.remote import Session, ref
+from autograder.runtime import values
+from autograder.runtime.values import ref
 
 registry = Registry()
 
@@ -58,14 +60,15 @@ def digit_splits() -> DigitSplits:
 
 
 def downsample(cin: int, cout: int) -> dict:
-    return {"$nn": ["Sequential", [["Conv2d", [cin, cout, 1], {"stride": 2, "bias": False}], ["BatchNorm2d", [cout]]]]}
+    return values.nn_module(["Sequential", [["Conv2d", [cin, cout, 1], {"stride": 2, "bias": False}],
+                                            ["BatchNorm2d", [cout]]]])
 
 
 SMALL_RESNET = ["Sequential", [
     ["Conv2d", [1, 16, 3], {"padding": 1, "bias": False}], ["BatchNorm2d", [16]], ["ReLU"],
-    ["submission:resnet.BasicBlock", [16, 16]],
-    ["submission:resnet.BasicBlock", [16, 32, 2, downsample(16, 32)]],
-    ["submission:resnet.BasicBlock", [32, 32]],
+    [values.SUBMISSION_CLASS + "resnet.BasicBlock", [16, 16]],
+    [values.SUBMISSION_CLASS + "resnet.BasicBlock", [16, 32, 2, downsample(16, 32)]],
+    [values.SUBMISSION_CLASS + "resnet.BasicBlock", [32, 32]],
     ["AdaptiveAvgPool2d", [1]], ["Flatten"], ["Linear", [32, 10]],
 ]]
 PROVIDED_RESNET_PARAMETERS = 16 * 9 + 2 * 16 + (16 * 32 + 2 * 32) + 32 * 10 + 10
@@ -135,7 +138,7 @@ def train_and_score(session: Session, name: str, label: str) -> Outcome:
 @registry.check("part4.training.resnet", "resnet", "BasicBlock (training)", SLIDE)
 def resnet_smoke(session: Session, rule) -> Outcome:
     """A small CNN of three of your BasicBlocks learns digits."""
-    built = session.build("smoke_resnet", {"$nn_factory": SMALL_RESNET}, 0)
+    built = session.build("smoke_resnet", values.nn_factory(SMALL_RESNET), 0)
     label = _("a CNN of 3 BasicBlocks")
     if built.trainable <= PROVIDED_RESNET_PARAMETERS:
         return failed(_("{model}: your blocks have no parameters (not implemented yet?)").format(model=label))

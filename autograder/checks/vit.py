@@ -1,15 +1,14 @@
 """Checks for vit.py: patch embedding, multi-head attention, encoder block, positions, ViT (Part 3)."""
 from __future__ import annotations
 
-
 import torch
 from hypothesis import strategies as st
 
-from autograder.checks import slides
+from autograder.checks import golden, slides
 from autograder.checks.common import (
-    all_of,
     Case,
     Outcome,
+    all_of,
     check_gradients,
     check_numerics,
     check_output_shapes,
@@ -22,11 +21,11 @@ from autograder.checks.common import (
     reference_attr,
     transplanted,
 )
-from autograder.checks import golden
-from autograder.i18n import _
 from autograder.checks.registry import Registry
 from autograder.checks.robustness import Misuse, check_errors
-from autograder.remote import Session, ref
+from autograder.engine.remote import Session
+from autograder.i18n import _
+from autograder.runtime.values import ref
 
 registry = Registry()
 
@@ -38,7 +37,8 @@ VIT_SLIDE = slides.VIT
 
 
 # ---------------------------------------------------------------------------- patch embedding
-PATCH_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.integers(1, 5), st.integers(2, 24))
+PATCH_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.integers(1, 5),
+                          st.integers(2, 24))
 
 
 def patch_cases(count: int) -> list[Case]:
@@ -75,11 +75,13 @@ MHA_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 4),
 
 
 def mha_cases(count: int) -> list[Case]:
-    return [Case("vit.MultiHeadAttention", (h * d, h), {}, (b, t, h * d)) for b, t, h, d in generated(MHA_CONFIGS, count)]
+    return [Case("vit.MultiHeadAttention", (h * d, h), {}, (b, t, h * d))
+            for b, t, h, d in generated(MHA_CONFIGS, count)]
 
 
 # Several heads in each: with one, head_dim is embed_dim and their scales cannot be told apart.
-MHA_NUMERIC = [Case("vit.MultiHeadAttention", (24, 4), {}, (2, 7, 24)), Case("vit.MultiHeadAttention", (18, 3), {}, (1, 5, 18))]
+MHA_NUMERIC = [Case("vit.MultiHeadAttention", (24, 4), {}, (2, 7, 24)),
+               Case("vit.MultiHeadAttention", (18, 3), {}, (1, 5, 18))]
 
 
 MHA_VARIANTS = ("mha.scale_embed_dim", "mha.no_scale", "mha.scale_head_dim", "mha.softmax_over_queries")
@@ -101,7 +103,9 @@ def mha_numerics(session: Session, rule) -> Outcome:
     return all_of([check_numerics(session, case, rule.tolerance, MHA_VARIANTS) for case in MHA_NUMERIC])
 
 
-@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention", slides.section("3.2", "Autoatención Multi-Cabeza", "visualización e interpretación de pesos de atención"),
+@registry.check("part3.mha.attention_weights", "vit", "MultiHeadAttention",
+                slides.section("3.2", "Autoatención Multi-Cabeza",
+                               "visualización e interpretación de pesos de atención"),
                 uses=("part3.mha.numerics",))
 def mha_weights(session: Session, rule) -> Outcome:
     """With return_attention=True: weights (B, H, T, T), rows summing to 1, equal to the reference's."""
@@ -127,7 +131,8 @@ def mha_weights(session: Session, rule) -> Outcome:
     tol = rule.tolerance["float64"]
     if not close(weights, want_weights, tol.atol, tol.rtol) or not close(out, want_out, tol.atol, tol.rtol):
         return failed(_("{case}: attention weights differ from the reference's with the same weights "
-                        "(max abs error {error})").format(case=case.label(), error=f"{max_error(weights, want_weights):.3g}"))
+                        "(max abs error {error})").format(case=case.label(),
+                                                          error=f"{max_error(weights, want_weights):.3g}"))
     return passed(_("attention weights have shape (B, H, T, T), rows sum to 1 and equal the reference's"))
 
 
@@ -150,14 +155,17 @@ def mha_permutation(session: Session, rule) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- encoder block
-BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 4), st.integers(1, 6), st.sampled_from([1.0, 2.0, 4.0]))
+BLOCK_CONFIGS = st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 4), st.integers(1, 6),
+                          st.sampled_from([1.0, 2.0, 4.0]))
 
 
 def block_cases(count: int) -> list[Case]:
-    return [Case("vit.TransformerEncoderBlock", (h * d, h, r), {}, (b, t, h * d)) for b, t, h, d, r in generated(BLOCK_CONFIGS, count)]
+    return [Case("vit.TransformerEncoderBlock", (h * d, h, r), {}, (b, t, h * d))
+            for b, t, h, d, r in generated(BLOCK_CONFIGS, count)]
 
 
-BLOCK_NUMERIC = [Case("vit.TransformerEncoderBlock", (24, 4), {}, (2, 7, 24)), Case("vit.TransformerEncoderBlock", (16, 2, 2.0), {}, (1, 5, 16))]
+BLOCK_NUMERIC = [Case("vit.TransformerEncoderBlock", (24, 4), {}, (2, 7, 24)),
+                 Case("vit.TransformerEncoderBlock", (16, 2, 2.0), {}, (1, 5, 16))]
 
 
 BLOCK_VARIANTS = ("encoder_block.post_norm", "encoder_block.tanh_gelu")
@@ -201,7 +209,8 @@ def sinusoidal(session: Session, rule) -> Outcome:
                 call=f"sinusoidal_position_table({positions}, {dim})", expected=tuple(want.shape),
                 got=None if got is None else tuple(got.shape)))
         elif not close(got, want, 1e-5, 1e-5):
-            problems.append(_("{call}: max abs error {error} (sin on even dimensions, cos on odd ones, base 10000)").format(
+            problems.append(_("{call}: max abs error {error} "
+                              "(sin on even dimensions, cos on odd ones, base 10000)").format(
                 call=f"sinusoidal_position_table({positions}, {dim})", error=f"{max_error(got, want):.3g}"))
     if problems:
         return Outcome((3 - len(problems)) / 3, "\n".join(problems))
@@ -209,7 +218,8 @@ def sinusoidal(session: Session, rule) -> Outcome:
 
 
 VIT_CONFIGS = st.tuples(st.integers(1, 2), st.sampled_from([1, 3]), st.integers(2, 4), st.integers(1, 3),
-                        st.integers(1, 3), st.integers(1, 3), st.integers(2, 6), st.sampled_from(["learnable", "sinusoidal"]))
+                        st.integers(1, 3), st.integers(1, 3), st.integers(2, 6),
+                        st.sampled_from(["learnable", "sinusoidal"]))
 
 
 def vit_cases(count: int) -> list[Case]:
@@ -223,7 +233,8 @@ def vit_cases(count: int) -> list[Case]:
 
 SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 4}
 VIT_NUMERIC = [Case("vit.VisionTransformer", (), SMALL_VIT, (2, 3, 16, 16)),
-               Case("vit.VisionTransformer", (), {**SMALL_VIT, "pos_encoding": "sinusoidal", "in_channels": 1}, (2, 1, 16, 16))]
+               Case("vit.VisionTransformer", (), {**SMALL_VIT, "pos_encoding": "sinusoidal", "in_channels": 1},
+                    (2, 1, 16, 16))]
 
 
 @registry.check("part3.vit.parameters", "vit", "VisionTransformer", VIT_SLIDE)
@@ -271,13 +282,15 @@ def vit_misuses() -> list[Misuse]:
     on_image = _("{call} on a {size} image")
     return [
         Misuse("MultiHeadAttention(10, 3)", _built("vit.MultiHeadAttention", 10, 3), ("embed_dim", "num_heads")),
-        Misuse("TransformerEncoderBlock(10, 3)", _built("vit.TransformerEncoderBlock", 10, 3), ("embed_dim", "num_heads")),
+        Misuse("TransformerEncoderBlock(10, 3)", _built("vit.TransformerEncoderBlock", 10, 3),
+               ("embed_dim", "num_heads")),
         Misuse("PatchEmbedding(30, 8)", _built("vit.PatchEmbedding", 30, 8), ("img_size", "patch_size")),
         Misuse(on_image.format(call="PatchEmbedding(32, 16, 3, 8)", size="48x48"),
                _run_on("vit.PatchEmbedding", (1, 3, 48, 48), 32, 16, 3, 8), ("img_size", "48")),
         Misuse(on_image.format(call="VisionTransformer(img_size=32, patch_size=16, ...)", size="32x48"),
                _run_on("vit.VisionTransformer", (1, 3, 32, 48), **TINY_VIT), ("img_size", "48")),
-        Misuse("VisionTransformer(..., pos_encoding='rotary')", _built("vit.VisionTransformer", **TINY_VIT, pos_encoding="rotary"),
+        Misuse("VisionTransformer(..., pos_encoding='rotary')",
+               _built("vit.VisionTransformer", **TINY_VIT, pos_encoding="rotary"),
                ("pos_encoding",)),
         Misuse("sinusoidal_position_table(5, 7)",
                lambda session: session.call(ref("vit.sinusoidal_position_table"), args=[5, 7], mode=None), ("dim",)),

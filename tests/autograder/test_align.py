@@ -11,18 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import fingerprints
-from autograder.align import AlignmentError, reference_calls, student_calls, transplant, transplant_candidates
-from autograder.worker import Tracer
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP start-up and spin-waiting on a busy 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from autograder.checks import fingerprints
+from autograder.checks.align import AlignmentError, reference_calls, student_calls, transplant, transplant_candidates
+from autograder.runtime.worker import Tracer
 
 
 def layers(reference: nn.Module, student: nn.Module, x: torch.Tensor, ref_skip=(), stu_skip=()):
@@ -416,7 +407,7 @@ class PreActBottleneck(nn.Module):
 def test_layers_run_in_another_order_with_repeated_shapes_pair_by_what_they_compute():
     """A pre-activation bottleneck split into ``preact`` and ``branch``, its shortcut run last: the
     pairings by shape and order mix up its BatchNorms (all of one shape), while the outputs of the
-    layers under probe weights (``autograder.fingerprints``) pair every layer with its counterpart."""
+    layers under probe weights (``autograder.checks.fingerprints``) pair every layer with its counterpart."""
     reference, student = seeded(PreActBlocks(), 13), PreActBlocks(grouped=True).eval()
     x = rand(2, 4, 5, 5, seed=13)
     ref_layers, stu_layers = layers(reference, student, x)
@@ -440,7 +431,8 @@ def test_layers_run_in_another_order_with_repeated_shapes_pair_by_what_they_comp
     first = {}
     for call in tracer.calls:
         first.setdefault(call["name"], call["output_print"])
-    partner = fingerprints.pair_by_prints(ref_layers, stu_layers, fingerprints.reference_prints(reference, ref_layers, (), x),
+    partner = fingerprints.pair_by_prints(ref_layers, stu_layers,
+                                          fingerprints.reference_prints(reference, ref_layers, (), x),
                                           [first[layer.name] for layer in stu_layers])
     assert [stu_layers[j].name for j in partner[:7]] == [
         "blocks.0.preact.0", "blocks.0.downsample", "blocks.0.branch.0", "blocks.0.branch.1", "blocks.0.branch.3",

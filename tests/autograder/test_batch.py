@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import csv
-import os
 import dataclasses
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -16,7 +16,7 @@ import pytest
 
 from autograder import paths
 from autograder.__main__ import main
-from autograder.batch import Progress, Shard, run_batch, submissions, write_gradebook
+from autograder.batch import Progress, Shard, grade_class, submissions, write_gradebook
 from autograder.checks import CHECKS
 from autograder.rubric import Rubric, load_rubric
 
@@ -58,11 +58,11 @@ def test_batch_grades_each_submission_once_and_resumes(classroom, tmp_path, monk
     rubric = small_rubric()
     out = tmp_path / "out"
     lines: list[str] = []
-    assert sorted(run_batch(classroom, out, rubric, "cpu", log=lines.append)) == ["alice", "bob", "carol"]
+    assert sorted(grade_class(classroom, out, rubric, "cpu", log=lines.append)) == ["alice", "bob", "carol"]
     first = write_gradebook(out, rubric).read_text()
-    assert run_batch(classroom, out, rubric, "cpu", log=lines.append) == []
+    assert grade_class(classroom, out, rubric, "cpu", log=lines.append) == []
     (out / "bob" / "results.json").unlink()
-    assert run_batch(classroom, out, rubric, "cpu", log=lines.append) == ["bob"]
+    assert grade_class(classroom, out, rubric, "cpu", log=lines.append) == ["bob"]
     assert write_gradebook(out, rubric).read_text() == first
     assert lines[0] == "3 submission(s) in this shard, 0 already graded, 3 to grade"
     rows = list(csv.reader(first.splitlines()))
@@ -93,12 +93,14 @@ def test_notebooks_are_graded_beside_folders_under_ids_that_do_not_clash(classro
     monkeypatch.setattr("autograder.batch.ProcessPoolExecutor", _InlineExecutor)
     cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
             "source": (paths.SOLUTIONS / "attention.py").read_text()}
-    (classroom / "dave.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (classroom / "dave.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                                      "nbformat_minor": 5}))
     (classroom / "alice.ipynb").write_text("not a notebook")
     (classroom / "notes.txt").write_text("the instructor's notes")
     assert list(submissions(classroom)) == ["alice", "alice.ipynb", "bob", "carol", "dave"]
     rubric, out, lines = small_rubric(), tmp_path / "out", []
-    assert sorted(run_batch(classroom, out, rubric, "cpu", log=lines.append)) == ["alice", "alice.ipynb", "bob", "carol", "dave"]
+    assert sorted(grade_class(classroom, out, rubric, "cpu", log=lines.append)) == [
+        "alice", "alice.ipynb", "bob", "carol", "dave"]
     assert "skipped 1 entry that is neither a submission folder nor a .ipynb notebook: notes.txt" in lines[0]
     rows = {row[0]: row[1] for row in csv.reader(write_gradebook(out, rubric).read_text().splitlines()[1:])}
     assert rows == {"alice": "2", "alice.ipynb": "0", "bob": "0", "carol": "0", "dave": "2"}
@@ -125,9 +127,11 @@ def test_a_batch_killed_with_sigkill_resumes_to_the_same_gradebook(tmp_path):
     assert 1 <= len(written) < 4
     for path in written:
         assert json.loads(path.read_text())["max_score"] == 60
-    resumed = subprocess.run(command + [str(tmp_path / "out")], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command + [str(tmp_path / "out")], cwd=paths.ROOT, capture_output=True, text=True,
+                             timeout=300)
     assert f"{len(written)} already graded, {4 - len(written)} to grade" in resumed.stdout
-    whole = subprocess.run(command + [str(tmp_path / "whole")], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    whole = subprocess.run(command + [str(tmp_path / "whole")], cwd=paths.ROOT, capture_output=True, text=True,
+                           timeout=300)
     assert whole.returncode == resumed.returncode == 0
     assert (tmp_path / "out" / "gradebook.csv").read_text() == (tmp_path / "whole" / "gradebook.csv").read_text()
 

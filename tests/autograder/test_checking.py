@@ -14,8 +14,8 @@ import torch
 
 from autograder import paths
 from autograder.checks import CHECKS
-from autograder.checks.alternatives import ALTERNATIVES, with_alternatives
 from autograder.checks.common import reference_attr
+from autograder.checks.instructor.alternatives import ALTERNATIVES, with_alternatives
 from autograder.checks.known import KNOWN
 from autograder.grade import grade
 from autograder.rubric import CheckRule, Rubric, Tolerance, TrainingSettings, load_rubric
@@ -78,7 +78,8 @@ def test_each_known_mistake_changes_what_its_component_computes(key):
 
 def example_rubric(*check_ids: str, one_penalty: bool) -> Rubric:
     checks = {check_id: CheckRule(1.0, "visible", 60, TOLERANCES) for check_id in check_ids}
-    return Rubric(len(checks), len(checks), checks, {}, TOLERANCES, (), TrainingSettings(), one_penalty_per_mistake=one_penalty)
+    return Rubric(len(checks), len(checks), checks, {}, TOLERANCES, (), TrainingSettings(),
+                  one_penalty_per_mistake=one_penalty)
 
 
 @pytest.mark.parametrize("one_penalty", [True, False])
@@ -89,7 +90,8 @@ def test_a_known_mistake_costs_points_once_unless_the_rubric_says_otherwise(one_
     mha, block = grade(paths.ROOT / "examples" / "submission", rubric, "cpu", sandbox="off").results
     assert mha.score < mha.max_score and "1/sqrt(embed_dim)" in mha.output
     if one_penalty:
-        assert block.passed and "judged against a reference with your MultiHeadAttention's known mistake" in block.output
+        assert block.passed and ("judged against a reference with your MultiHeadAttention's known mistake"
+                                 in block.output)
     else:
         assert not block.passed
         assert block.output.startswith("TransformerEncoderBlock uses your MultiHeadAttention, which fails "
@@ -104,7 +106,8 @@ def test_a_check_run_alone_runs_the_checks_it_builds_on_first():
 
 
 def test_the_switch_is_read_from_grading_yml(tmp_path):
-    text = (paths.ROOT / "grading.yml").read_text().replace("one_penalty_per_mistake: true", "one_penalty_per_mistake: false")
+    text = (paths.ROOT / "grading.yml").read_text().replace("one_penalty_per_mistake: true",
+                                                            "one_penalty_per_mistake: false")
     (tmp_path / "grading.yml").write_text(text)
     assert RUBRIC.one_penalty_per_mistake is True
     assert load_rubric(tmp_path / "grading.yml", CHECKS) == dataclasses.replace(RUBRIC, one_penalty_per_mistake=False)

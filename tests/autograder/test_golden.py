@@ -15,12 +15,12 @@ import torch
 
 from autograder import paths
 from autograder.checks import CHECKS, golden
-from autograder.golden_files import compare, record, same, visible_rubric
 from autograder.grade import grade
 from autograder.rubric import load_rubric
+from autograder.tools.record_golden import compare, record, same
 
 RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
-VISIBLE = visible_rubric(RUBRIC)
+VISIBLE = RUBRIC.visible()
 
 
 ROUNDED = "part3.encoder_block.numerics"
@@ -139,7 +139,7 @@ def test_another_cpus_rounding_is_not_a_stale_golden_file(fresh, tmp_path):
 
 
 def test_the_fingerprints_of_a_sum_near_zero_match_across_cpus():
-    from autograder.fingerprints import _same
+    from autograder.checks.fingerprints import _same
 
     assert _same([1.3e-5, 812.5], [1.3e-5 + 1.2e-6, 812.5 * (1 + 1e-7)])
     assert not _same([1.3e-5, 812.5], [1.3e-5, 812.5 * (1 + 1e-3)])
@@ -147,7 +147,7 @@ def test_the_fingerprints_of_a_sum_near_zero_match_across_cpus():
 
 
 def test_golden_records_the_sources_it_came_from(tmp_path):
-    from autograder.golden_files import SOURCES_FILE, sources_digest, up_to_date
+    from autograder.tools.record_golden import SOURCES_FILE, sources_digest, up_to_date
 
     assert up_to_date(), "golden/ was recorded from other sources: run `python -m autograder golden`"
     digest = sources_digest()

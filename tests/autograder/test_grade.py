@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from autograder import paths
@@ -27,16 +26,6 @@ ATTENTION_CHECKS = ("part2.se.gate", "part2.cbam.numerics")
 BOTH = "part2.se_resnet.numerics"  # resnet.py building blocks with attention.py's SEModule
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_each():
-    """One intra-op thread in the grader and in its workers: on a 2-core machine two processes of
-    spin-waiting OpenMP threads slow each other down several times."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")  # read by each worker's torch at start
-        yield
-    torch.set_num_threads(previous)
 
 
 def rubric(*check_ids: str, timeouts: dict[str, float] | None = None) -> Rubric:
@@ -178,7 +167,8 @@ def test_cli_writes_passing_results_for_a_passing_submission(tmp_path, monkeypat
     data = json.loads(results_path.read_text())
     assert (data["score"], data["max_score"]) == (4.0, 4.0)
     assert [(t["name"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in data["tests"]] == [
-        (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS] + [(STYLE_ID, 0, 0, "passed", "visible")]
+        (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS] + [
+        (STYLE_ID, 0, 0, "passed", "visible")]
 
 
 @pytest.mark.parametrize("case", ["missing folder", "a file", "broken rubric", "rubric missing a check",
@@ -327,9 +317,9 @@ TIMING = re.compile(r"\d+(\.\d+)? (ms|s)\b")
 
 def test_grading_the_same_submission_twice_gives_the_same_results_timings_aside():
     """The example submission (three mistakes) on checks of every module, including training and latency."""
-    checks = rubric("part1.bottleneck.numerics", "part1.resnet.numerics", "part2.cbam.gradients", "part2.gradcam.numerics",
-                    "part3.mha.numerics", "part3.mha.permutation", "part3.vit.gradients", "part4.profiler.latency",
-                    "part4.profiler.memory", "part4.training.vit")
+    checks = rubric("part1.bottleneck.numerics", "part1.resnet.numerics", "part2.cbam.gradients",
+                    "part2.gradcam.numerics", "part3.mha.numerics", "part3.mha.permutation", "part3.vit.gradients",
+                    "part4.profiler.latency", "part4.profiler.memory", "part4.training.vit")
     first, second = (grade(paths.ROOT / "examples" / "submission", checks) for _ in range(2))
     assert first.notes == second.notes
     assert [(r.id, r.score, TIMING.sub("<time>", r.output)) for r in first.results] == \

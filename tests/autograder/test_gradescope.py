@@ -16,7 +16,8 @@ import pytest
 from autograder import paths
 from autograder.__main__ import main
 from autograder.checks import CHECKS
-from autograder.gradescope import PACKAGES, REQUIREMENTS, locate
+from autograder.gradescope import locate
+from autograder.tools.gradescope_package import PACKAGES, REQUIREMENTS
 
 IMPORT_NAMES = {"yaml": "pyyaml", "sklearn": "scikit-learn"}
 """Import name -> the distribution that provides it, where they differ."""

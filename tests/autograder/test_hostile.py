@@ -4,7 +4,7 @@ Each submission is a copy of solutions/ whose ``resnet.py`` misbehaves: a syntax
 package, an exit, a hang, a memory hog, a segfault, megabytes of output, forged comparisons,
 reading the kit's solutions or another student's files, using torchvision's block, writing
 outside its folder, killing the grader, the network, too many threads. The whole class (and two
-honest copies) is graded ONCE, in a module-scoped fixture, by ``run_batch(..., jobs=2,
+honest copies) is graded ONCE, in a module-scoped fixture, by ``grade_class(..., jobs=2,
 sandbox="namespaces")`` against a small rubric: two BasicBlock checks (resnet.py, where the harm
 is, with an 8 s time limit so that hangs are quick) and two SE checks (attention.py: the "other
 checks", which must keep full marks), with the real rubric's forbidden list and tolerances, and
@@ -41,11 +41,11 @@ import pytest
 import torch
 
 from autograder import paths
-from autograder.batch import run_batch, write_gradebook
+from autograder.batch import grade_class, write_gradebook
 from autograder.checks import CHECKS
+from autograder.engine.sandbox import namespaces_unavailable
 from autograder.grade import STYLE_ID, grade
 from autograder.rubric import Rubric, load_rubric
-from autograder.sandbox import namespaces_unavailable
 
 RESNET_CHECKS = ("part1.basic_block.shapes", "part1.basic_block.numerics")
 ATTENTION_CHECKS = ("part2.se.shapes", "part2.se.gate")
@@ -75,7 +75,7 @@ def small_rubric() -> Rubric:
                                             else real.checks[check_id].timeout_s)
               for check_id in RESNET_CHECKS + ATTENTION_CHECKS}
     rubric = dataclasses.replace(real, checks=checks, code_points=4.0, total=4.0 + (real.total - real.code_points),
-                                 sandbox={**real.sandbox, "memory_mb": MEMORY_MB})
+                                 sandbox=dataclasses.replace(real.sandbox, memory_mb=MEMORY_MB))
     assert "torchvision.models" in rubric.forbidden  # the from-scratch rule the wrapping submissions meet
     return rubric
 
@@ -211,7 +211,8 @@ HOSTILE: list[Hostile] = [
     Hostile("kills_parent", (at_import("""
             import os, signal
             _outcomes = []
-            for _kill in (lambda: os.kill({pytest_pid}, signal.SIGKILL), lambda: os.killpg({pytest_pgid}, signal.SIGKILL)):
+            for _kill in (lambda: os.kill({pytest_pid}, signal.SIGKILL), """
+                          """lambda: os.killpg({pytest_pgid}, signal.SIGKILL)):
                 try:
                     _kill()
                     _outcomes.append("killed")
@@ -246,7 +247,8 @@ HONEST = ("honest", "zz_honest2")
 PHANTOM = "zz_phantom"
 """No such submission: writes_outside tries to add its results to the batch's output."""
 FORGED = json.dumps({"score": 999, "max_score": 4, "output": "forged", "tests": [
-    {"name": check_id, "score": 999, "max_score": 1, "output": "forged"} for check_id in RESNET_CHECKS + ATTENTION_CHECKS]})
+    {"name": check_id, "score": 999, "max_score": 1, "output": "forged"}
+    for check_id in RESNET_CHECKS + ATTENTION_CHECKS]})
 
 
 @dataclass
@@ -285,7 +287,8 @@ def batch(tmp_path_factory) -> Batch:
     server.setblocking(False)
     context = {
         "hacked": str(HACKED), "solutions_resnet": str(paths.SOLUTIONS / "resnet.py"),
-        "honest_resnet": str(folder / "honest" / "resnet.py"), "victim_results": str(out / "zz_honest2" / "results.json"),
+        "honest_resnet": str(folder / "honest" / "resnet.py"),
+        "victim_results": str(out / "zz_honest2" / "results.json"),
         "phantom_results": str(out / PHANTOM / "results.json"), "forged": FORGED,
         "pytest_pid": os.getpid(), "pytest_pgid": os.getpgid(0), "port": server.getsockname()[1],
     }
@@ -304,7 +307,7 @@ def batch(tmp_path_factory) -> Batch:
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("OMP_NUM_THREADS", "1")  # two graders on two cores: no spin-waiting thread pools
-            graded = run_batch(folder, out, rubric, "cpu", jobs=2, sandbox="namespaces", log=log.append,
+            graded = grade_class(folder, out, rubric, "cpu", jobs=2, sandbox="namespaces", log=log.append,
                                progress_stream=progress)
         seconds = time.monotonic() - start
         gradebook = list(csv.reader(write_gradebook(out, rubric).read_text(encoding="utf-8").splitlines()))
@@ -352,7 +355,8 @@ def assert_genuine_results(batch: Batch, name: str) -> None:
 def test_every_submission_is_graded_and_the_honest_ones_get_full_marks(batch):
     names = sorted([*HONEST, *(hostile.name for hostile in HOSTILE)])
     assert sorted(batch.graded) == names, batch.progress
-    assert batch.seconds < 300, f"the class took {batch.seconds:.0f} s: does a hang wait for more than its check's limit?"
+    assert batch.seconds < 300, (f"the class took {batch.seconds:.0f} s: "
+                                 "does a hang wait for more than its check's limit?")
     assert "not graded" not in batch.progress, batch.progress
     assert batch.progress.count("\n") == len(names)  # a line per submission (not a terminal: no bar)
     assert f"{len(names)} submission(s) in this shard, 0 already graded, {len(names)} to grade" in batch.log
@@ -361,7 +365,8 @@ def test_every_submission_is_graded_and_the_honest_ones_get_full_marks(batch):
     assert [row[0] for row in batch.gradebook[1:]] == names
     for name in HONEST:
         assert_genuine_results(batch, name)
-        assert scores(batch, name) == {check_id: 1 for check_id in RESNET_CHECKS + ATTENTION_CHECKS}, outputs(batch, name)
+        assert scores(batch, name) == {check_id: 1
+                                       for check_id in RESNET_CHECKS + ATTENTION_CHECKS}, outputs(batch, name)
         assert next(row for row in batch.gradebook if row[0] == name)[1:3] == ["4", "4"]
 
 

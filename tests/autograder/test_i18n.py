@@ -12,12 +12,12 @@ import pytest
 from babel.messages.catalog import Catalog
 
 from autograder import paths
-from autograder.catalogues import problems, translation_problems
 from autograder.checks import CHECKS
 from autograder.grade import grade
 from autograder.i18n import _, language, speaking, use
-from autograder.localize import todo_comments, translate_todos
 from autograder.rubric import RubricError, load_rubric
+from autograder.tools.catalogues import problems, translation_problems
+from autograder.tools.localize import todo_comments, translate_todos
 
 RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
 

@@ -1,4 +1,4 @@
-"""Measuring a worker from outside it (``autograder/meter.py``): the efficiency checks' memory.
+"""Measuring a worker from outside it (``autograder/engine/meter.py``): the efficiency checks' memory.
 
 The worker is found among the descendants of the process the grader started, in every sandbox
 mode, and its peak memory since a reset follows what one request allocates, not what the process
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import meter
-from autograder.client import Worker
-from autograder.sandbox import Limits, Sandbox, namespaces_unavailable
+from autograder.engine import meter
+from autograder.engine.client import Worker
+from autograder.engine.sandbox import Limits, Sandbox, namespaces_unavailable
 
 SUBMISSION = '''
 import torch

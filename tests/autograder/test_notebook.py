@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.notebook import NotebookError, extract
-from autograder.worker import LAB_MODULES
+from autograder.engine.submission import NotebookError, extract
+from autograder.runtime.worker import LAB_MODULES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -175,7 +175,7 @@ def test_tracebacks_point_into_the_cells(tmp_path):
     result = run_in(folder, f"""\
         import traceback
         from pathlib import Path
-        from autograder.worker import WorkerState, student_location
+        from autograder.runtime.worker import WorkerState, student_location
         folder = Path({str(folder)!r}).resolve()
         try:
             WorkerState(folder, "cpu").module("profiler").explode(1)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from autograder import paths
-from autograder.checks import CHECKS, attention, hidden, resnet, vit
+from autograder.checks import CHECKS, attention, resnet, vit
 from autograder.checks.common import Case, _reference_side, alternative_output, close
+from autograder.checks.instructor import hidden
 from autograder.rubric import load_rubric
 
 RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
@@ -42,4 +43,5 @@ def test_each_case_tells_each_alternative_from_the_reference(check_id):
             want = reference.double()(x)
             for key in CHECKS[check_id].alternatives:
                 got = alternative_output(reference, key, x)
-                assert not close(got, want, tolerance.atol, tolerance.rtol), f"{case.label()}: {key} gives the reference's output"
+                assert not close(got, want, tolerance.atol, tolerance.rtol), (
+                    f"{case.label()}: {key} gives the reference's output")

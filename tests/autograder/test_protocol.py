@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from autograder.protocol import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, ProtocolError, read_message, write_message
+from autograder.runtime.protocol import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, ProtocolError, read_message, write_message
 
 
 def framed(header: dict, tensors: dict | None = None) -> io.BytesIO:

@@ -18,10 +18,10 @@ import pytest
 
 from autograder import paths
 from autograder.checks import CHECKS
-from autograder.checks.hidden import registry as hidden_registry
-from autograder.release import ReleaseError, release, student_rubric_text
+from autograder.checks.instructor.hidden import registry as hidden_registry
 from autograder.rubric import load_rubric
-from autograder.skeletons import BEGIN, END
+from autograder.tools.release import ReleaseError, release, student_rubric_text
+from autograder.tools.skeletons import BEGIN, END
 
 RUBRIC_TEXT = (paths.ROOT / "grading.yml").read_text(encoding="utf-8")
 RUBRIC = load_rubric(paths.ROOT / "grading.yml", CHECKS)
@@ -77,7 +77,8 @@ def test_the_bundle_holds_what_a_student_needs(bundle):
         assert (bundle / name).is_file(), name
     assert sorted(p.name for p in (bundle / "skeletons").glob("*.py")) == sorted(LAB_FILES + ("__init__.py",))
     assert sorted(p.stem for p in (bundle / "golden").glob("*.pt")) == sorted(VISIBLE)
-    first_code = next(cell for cell in nbformat.read(bundle / "lab3.ipynb", as_version=4).cells if cell.cell_type == "code")
+    first_code = next(cell for cell in nbformat.read(bundle / "lab3.ipynb", as_version=4).cells
+                      if cell.cell_type == "code")
     assert f"KIT_URL = {KIT_URL!r}" in first_code.source
     requirements = (bundle / "requirements.txt").read_text()
     assert "torch==2.14.1" in requirements and "torchvision==0.29.1" in requirements
@@ -152,7 +153,8 @@ def test_the_bundle_has_no_hidden_check(bundle):
     assert not (bundle / "autograder" / "checks" / "alternatives.py").exists()  # the known mistakes' code
     source = (paths.ROOT / "autograder" / "checks" / "hidden.py").read_text()
     names = re.findall(r"^def (\w+)", source, re.M) + ["zero_branch"]
-    found = [(p.relative_to(bundle), word) for p, text in texts(bundle).items() for word in hidden + names if word in text]
+    found = [(p.relative_to(bundle), word) for p, text in texts(bundle).items() for word in hidden + names
+             if word in text]
     assert found == []
 
 
@@ -172,7 +174,8 @@ def test_student_tests_fail_on_the_skeletons_and_pass_on_finished_work(bundle, n
     assert unfinished.returncode == 1, unfinished.stdout[-2000:] + unfinished.stderr[-2000:]
     assert f"{len(VISIBLE)} failed" in unfinished.stdout and "not implemented yet" in unfinished.stdout
     lines = unfinished.stdout.splitlines()
-    assert sorted(line.split(":")[0] for line in lines if line.startswith("FAIL ")) == sorted(f"FAIL {c}" for c in VISIBLE)
+    assert sorted(line.split(":")[0] for line in lines if line.startswith("FAIL ")) == sorted(
+        f"FAIL {c}" for c in VISIBLE)
     assert len(lines) < len(VISIBLE) + 15 and "CheckResult(" not in unfinished.stdout  # a line per failing check
     finished = tmp_path / "work"
     finished.mkdir()
@@ -207,7 +210,7 @@ def test_a_rubric_that_disagrees_with_where_checks_live_is_refused(tmp_path):
 
 
 def test_release_records_golden_afresh_only_when_its_sources_changed(tmp_path, monkeypatch):
-    import autograder.release as releasing
+    import autograder.tools.release as releasing
 
     recorded = []
     monkeypatch.setattr(releasing, "stale", lambda rubric: recorded.append(rubric) or [])
@@ -239,7 +242,8 @@ def finished_work(folder: Path, marker: Path) -> Path:
 def test_pytest_k_and_check_only_grade_just_the_chosen_checks(bundle, no_solutions, tmp_path):
     marker = tmp_path / "resnet-was-imported"
     work = finished_work(tmp_path / "work", marker)
-    chosen = run(["-m", "pytest", "-p", "no:cacheprovider", "-k", "mha"], bundle, {**no_solutions, "LAB3_WORK": str(work)})
+    chosen = run(["-m", "pytest", "-p", "no:cacheprovider", "-k", "mha"], bundle,
+                 {**no_solutions, "LAB3_WORK": str(work)})
     mha = [c for c in VISIBLE if c.startswith("part3.mha.")]
     assert chosen.returncode == 0 and f"{len(mha)} passed" in chosen.stdout, chosen.stdout[-2000:]
     assert not marker.exists()  # resnet.py was never imported: only the MHA checks ran
@@ -249,7 +253,8 @@ def test_pytest_k_and_check_only_grade_just_the_chosen_checks(bundle, no_solutio
     assert "| debug: vit imported" in checked.stdout  # the student's prints, marked as theirs
     assert len(re.findall(r"^\[\s*\d+/5\] PASS", checked.stderr, re.M)) == 5  # a progress line per check
     profiled = run(["-m", "autograder", "check", str(work), "--only", "part4.profiler.memory"], bundle, no_solutions)
-    assert "[PASS]" in profiled.stdout and "USDT" not in profiled.stderr + profiled.stdout  # torch's profiler kept quiet
+    # torch's profiler kept quiet
+    assert "[PASS]" in profiled.stdout and "USDT" not in profiled.stderr + profiled.stdout
     assert "gpuGetDeviceCount" not in profiled.stderr + profiled.stdout
     wrong = run(["-m", "autograder", "check", str(work), "--only", "mha_typo"], bundle, no_solutions)
     assert wrong.returncode == 2 and "picks no check" in wrong.stderr and "part3.mha" in wrong.stderr
@@ -285,7 +290,8 @@ def test_the_notebooks_first_cell_installs_the_bundle_as_colab_runs_it(bundle, n
         first = next(c for c in nbformat.read(bundle / "lab3.ipynb", as_version=4).cells if c.cell_type == "code")
         cell = first.source.replace(f"KIT_URL = {KIT_URL!r}", f"KIT_URL = {url!r}")
         assert url in cell
-        program = cell + "\nfrom autograder.selfcheck import assert_check\nimport autograder\nprint('KIT', autograder.__file__)\n"
+        program = cell + ("\nfrom autograder.selfcheck import assert_check\nimport autograder\n"
+                          "print('KIT', autograder.__file__)\n")
         content = tmp_path / "content"
         content.mkdir()
         env = {**no_solutions, "PYTHONPATH": os.pathsep.join([str(fake.parent), no_solutions["PYTHONPATH"]]),
@@ -304,7 +310,8 @@ def test_a_spanish_release_speaks_spanish_where_students_read(tmp_path, no_solut
     out = tmp_path / "es"
     release(out, RUBRIC, RUBRIC_TEXT, check_golden=False, language="es")
     assert re.search(r"^language: es$", (out / "grading.yml").read_text(encoding="utf-8"), re.M)
-    assert (out / "README.md").read_text(encoding="utf-8") == (paths.ROOT / "student" / "README.es.md").read_text(encoding="utf-8")
+    assert (out / "README.md").read_text(encoding="utf-8") == (
+        paths.ROOT / "student" / "README.es.md").read_text(encoding="utf-8")
     english = (paths.SKELETONS / "vit.py").read_text(encoding="utf-8")
     spanish = (out / "skeletons" / "vit.py").read_text(encoding="utf-8")
     assert spanish != english and spanish.count("# TODO: ") == english.count("# TODO: ")
@@ -317,4 +324,5 @@ def test_a_spanish_release_speaks_spanish_where_students_read(tmp_path, no_solut
     assert checked.returncode == 0 and "3.2 Autoatención Multi-Cabeza" in checked.stdout, checked.stderr[-2000:]
     assert "not implemented yet" not in checked.stdout and "See the slides" not in checked.stdout
     tested = run(["-m", "pytest", "-p", "no:cacheprovider", "-k", "mha.shapes"], out, course)
-    assert tested.returncode == 1 and "FAIL part3.mha.shapes" in tested.stdout and "not implemented yet" not in tested.stdout
+    assert (tested.returncode == 1 and "FAIL part3.mha.shapes" in tested.stdout
+            and "not implemented yet" not in tested.stdout)

@@ -53,7 +53,7 @@ def changed(edit):
 def test_example_loads_with_defaults_and_merged_tolerances(tmp_path):
     rubric = load(tmp_path, EXAMPLE)
     assert isinstance(rubric, Rubric)
-    assert (rubric.total, rubric.code_points, rubric.max_score) == (100, 60, 100)
+    assert (rubric.total, rubric.code_points) == (100, 60)
     assert list(rubric.checks) == list(KNOWN)  # file order
     wide = {"float32": Tolerance(1e-4, 1e-3), "float64": Tolerance(1e-9, 1e-7)}
     assert rubric.tolerances == wide
@@ -70,7 +70,8 @@ def test_example_loads_with_defaults_and_merged_tolerances(tmp_path):
         "bonus": ManualItem(5, "Extensions beyond the requirements", True),
     }
     assert rubric.forbidden == ("torchvision.models", "timm", "torch.nn.MultiheadAttention", "torch.nn.Transformer")
-    assert rubric.training == TrainingSettings(max_steps=300, min_accuracy=0.8, target_accuracy=0.95, cpu_budget_s=120.0)
+    assert rubric.training == TrainingSettings(max_steps=300, min_accuracy=0.8, target_accuracy=0.95,
+                                               cpu_budget_s=120.0)
     assert rubric.training.validate_every == TrainingSettings().validate_every  # the default of what is left out
     assert all(isinstance(rule.points, float) for rule in rubric.checks.values())
 
@@ -295,3 +296,51 @@ def test_the_bonus_is_not_part_of_the_total(tmp_path):
 def test_known_checks_must_not_be_a_string(tmp_path):
     with pytest.raises(TypeError):
         load_rubric(write(tmp_path, VALID), "part1.basic_block.shapes")
+
+
+def test_every_setting_is_declared_once_with_its_rule_and_description():
+    """The sections' settings are the dataclasses' fields: each with a kind and a description, a default
+    its own rule accepts, and the README's table of them is the one written from the declarations."""
+    import dataclasses
+
+    from autograder import paths
+    from autograder.rubric import SECTIONS, read_section, settings_table
+
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f.metadata["description"].strip(), f"{section}.{f.name} has no description"
+            assert f.metadata["kind"].valid(f.default), f"{section}.{f.name}'s default breaks its own rule"
+        assert read_section(cls, {}, section) == cls()
+    readme = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    indented = "".join("  " + line + "\n" for line in settings_table().splitlines())
+    assert indented in readme, "README's table of settings is stale: paste rubric.settings_table() into it"
+
+
+def test_the_bundled_rubric_writes_out_every_setting():
+    """grading.yml shows each setting with its value, so an instructor sees every knob there."""
+    import dataclasses
+
+    import yaml
+
+    from autograder import paths
+    from autograder.rubric import SECTIONS
+
+    data = yaml.safe_load((paths.ROOT / "grading.yml").read_text(encoding="utf-8"))
+    for section, cls in SECTIONS.items():
+        assert set(data[section]) == {f.name for f in dataclasses.fields(cls)}, section
+
+
+@pytest.mark.parametrize("section, given, message", [
+    ("training", {"max_steps": 2.5}, "training: max_steps must be a positive integer, got 2.5"),
+    ("sandbox", {"memory_mb": True}, "sandbox: memory_mb must be a positive integer, got true (a boolean)"),
+    ("style", {"points": -1}, "style: points must be a non-negative number, got -1"),
+    ("defaults", {"visibility": "secret"}, "defaults: visibility must be one of visible, hidden, after_due_date"),
+    ("training", {"min_accuracy": 0.9, "target_accuracy": 0.5}, "target_accuracy (0.5) must not be below"),
+    ("sandbox", {"swap_mb": 1}, "sandbox: unknown key(s) 'swap_mb'"),
+])
+def test_a_wrong_setting_is_refused_by_name(section, given, message):
+    from autograder.rubric import SECTIONS, RubricError, read_section
+
+    with pytest.raises(RubricError) as error:
+        read_section(SECTIONS[section], given, section)
+    assert message in str(error.value)

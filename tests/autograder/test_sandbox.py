@@ -1,6 +1,6 @@
 """The sandbox: resource limits in every mode, and in namespaces a private view, no network, own PIDs.
 
-Each test talks to a worker (``autograder.client.Worker``) running a throwaway submission whose
+Each test talks to a worker (``autograder.engine.client.Worker``) running a throwaway submission whose
 functions try something the sandbox must stop, and checks what the grader hears back.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 
 from autograder import paths
 from autograder.__main__ import main
-from autograder.client import OUTPUT_KEPT_BYTES, STDERR_TAIL_BYTES, SubmissionError, Worker, WorkerFailure
-from autograder.remote import ref
-from autograder.sandbox import Limits, Sandbox, namespaces_unavailable
+from autograder.engine.client import OUTPUT_KEPT_BYTES, STDERR_TAIL_BYTES, SubmissionError, Worker, WorkerFailure
+from autograder.engine.sandbox import Limits, Sandbox, namespaces_unavailable
+from autograder.runtime.values import ref
 
 PROBES = '''\
 import os
@@ -194,7 +194,7 @@ def test_in_namespaces_the_kit_installed_among_the_packages_is_shown_empty(tmp_p
     (submission / "kit_package").mkdir(parents=True)
     (submission / "resnet.py").write_text(PROBES)
     (submission / "kit_package" / "reference.py").write_text("ANSWER = 42\n")
-    monkeypatch.setattr("autograder.sandbox.installed_kit", lambda visible: [str(submission / "kit_package")])
+    monkeypatch.setattr("autograder.engine.sandbox.installed_kit", lambda visible: [str(submission / "kit_package")])
     with Worker(submission, sandbox=Sandbox("namespaces", LIMITS)) as worker:
         seen = call(worker, "exists", [str(submission / "resnet.py"), str(submission / "kit_package"),
                                        str(submission / "kit_package" / "reference.py")])
@@ -240,7 +240,7 @@ def test_in_namespaces_the_worker_sees_only_its_own_processes(isolated):
 
 
 def test_the_fallback_without_namespaces_is_said_once_in_the_note(monkeypatch):
-    monkeypatch.setattr("autograder.sandbox.namespaces_unavailable", lambda device: "unshare failed: EPERM")
+    monkeypatch.setattr("autograder.engine.sandbox.namespaces_unavailable", lambda device: "unshare failed: EPERM")
     auto = Sandbox("auto", LIMITS)
     assert not auto.isolated("cpu")
     assert "namespaces are not available here (unshare failed: EPERM)" in auto.note("cpu")
@@ -250,9 +250,10 @@ def test_the_fallback_without_namespaces_is_said_once_in_the_note(monkeypatch):
 
 
 def test_grading_that_requires_namespaces_stops_where_there_are_none(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr("autograder.sandbox.namespaces_unavailable", lambda device: "unshare failed: EPERM")
+    monkeypatch.setattr("autograder.engine.sandbox.namespaces_unavailable", lambda device: "unshare failed: EPERM")
     results = tmp_path / "results.json"
-    code = main(["grade", str(paths.SKELETONS), "--results", str(results), "--device", "cpu", "--sandbox", "namespaces"])
+    code = main(["grade", str(paths.SKELETONS), "--results", str(results), "--device", "cpu",
+                 "--sandbox", "namespaces"])
     assert code == 2 and not results.exists()
     assert "--sandbox namespaces: unshare failed: EPERM" in capsys.readouterr().err
 

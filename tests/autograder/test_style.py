@@ -312,8 +312,11 @@ def test_the_text_lists_only_the_first_few_names_and_findings(tmp_path):
 
 
 def test_the_ruff_pinned_for_the_kit_is_the_one_its_rules_were_chosen_with():
-    """pyproject.toml, the student bundle and the Gradescope image install the same ruff."""
-    from autograder import gradescope, release
+    """pyproject.toml pins ruff and torch, and the student bundle and the Gradescope image install those pins."""
+    from autograder.tools import gradescope_package, release
+    from autograder.tools.requirements import declared
 
-    assert f'"{style.RUFF}"' in (paths.ROOT / "pyproject.toml").read_text()
-    assert style.RUFF in release.REQUIREMENTS and style.RUFF in gradescope.REQUIREMENTS
+    pins = declared()
+    for name in ("ruff", "torch", "torchvision"):
+        assert "==" in pins[name], f"pyproject.toml should pin {name}"
+        assert pins[name] in release.REQUIREMENTS and pins[name] in gradescope_package.REQUIREMENTS

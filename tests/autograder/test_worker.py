@@ -1,7 +1,7 @@
 """The worker runs a submission in its own process; the client survives whatever that code does.
 
 Each test writes a throwaway submission (a folder holding resnet.py, attention.py) and talks to
-it through ``autograder.client.Worker``. One worker serves the well-behaved tests; the tests that
+it through ``autograder.engine.client.Worker``. One worker serves the well-behaved tests; the tests that
 crash, exit or hang it use workers of their own.
 """
 from __future__ import annotations
@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from autograder import paths
-from autograder.client import OUTPUT_KEPT_BYTES, SubmissionError, Worker, WorkerFailure
-from autograder.remote import Session, handle, partial, ref
-from autograder.sandbox import Sandbox, namespaces_unavailable
+from autograder.engine.client import OUTPUT_KEPT_BYTES, SubmissionError, Worker, WorkerFailure
+from autograder.engine.remote import Session
+from autograder.engine.sandbox import Sandbox, namespaces_unavailable
+from autograder.runtime.values import handle, partial, ref
 
 RESNET = '''\
 """A throwaway submission: well-behaved modules that print a lot, and helpers that misbehave."""
@@ -271,14 +272,14 @@ REQUEST_ERRORS = {
 @pytest.mark.parametrize("request_, message", REQUEST_ERRORS.values(), ids=REQUEST_ERRORS.keys())
 def test_bad_requests_are_request_errors_and_the_worker_survives(worker, request_, message):
     worker.request({"op": "call", "target": ref("attention.fine")})
-    pid, restarts = worker.process.pid, worker.restarts
+    pid = worker.process.pid
     with pytest.raises(SubmissionError) as caught:
         worker.request(request_, timeout=30)
     assert caught.value.kind == "request", caught.value
     assert message in caught.value.message and not caught.value.message.startswith("RequestError")
     reply, _ = worker.request({"op": "call", "target": ref("attention.fine")})
     assert reply["result"] == "attention.py answers"
-    assert (worker.process.pid, worker.restarts) == (pid, restarts)
+    assert worker.process.pid == pid
 
 
 def test_freed_handles_are_gone(worker, session):
@@ -332,7 +333,7 @@ def test_load_reports_missing_and_unexpected_keys(worker, session):
         worker.request({"op": "load", "handle": "partial", "strict": True}, {"lin.weight": weight})
 
 
-def test_gradients_of_inputs_and_parameters_and_the_parameters_that_get_none(session):
+def test_gradients_of_the_inputs_and_the_parameters_that_get_none(session):
     local, state = net_weights(5)
     session.build("grads", ref("resnet.Net"))
     session.load("grads", state)
@@ -343,9 +344,6 @@ def test_gradients_of_inputs_and_parameters_and_the_parameters_that_get_none(ses
     x_local = x.clone().requires_grad_(True)
     (local.lin(x_local) * upstream).sum().backward()
     torch.testing.assert_close(got.input_grads["x0"], x_local.grad, rtol=1e-12, atol=1e-12)
-    assert set(got.param_grads) == {"lin.weight", "lin.bias"}
-    torch.testing.assert_close(got.param_grads["lin.weight"], local.lin.weight.grad, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(got.param_grads["lin.bias"], local.lin.bias.grad, rtol=1e-12, atol=1e-12)
     assert got.missing_grads == ["grad.param.unused.weight", "grad.param.unused.bias"]
 
 
@@ -446,10 +444,11 @@ def warm(worker: Worker) -> None:
     worker.request({"op": "call", "target": ref("resnet.fine")}, timeout=30)
 
 
-def assert_answers_again(worker: Worker, restarts: int) -> None:
+def assert_answers_again(worker: Worker, failed_pid: int) -> None:
+    """The worker answers again, from a new process."""
     reply, _ = worker.request({"op": "call", "target": ref("resnet.fine")}, timeout=30)
     assert reply["result"] == "still here"
-    assert worker.restarts == restarts
+    assert worker.process.pid != failed_pid
 
 
 @pytest.mark.parametrize("target, reason", [
@@ -458,18 +457,18 @@ def assert_answers_again(worker: Worker, restarts: int) -> None:
 ])
 def test_a_worker_that_dies_in_forward_is_replaced(fragile, target, reason):
     warm(fragile)
-    before = fragile.restarts
+    before = fragile.process.pid
     session = Session(fragile, time_limit=30)
     session.build("dies", ref(target))
     with pytest.raises(WorkerFailure, match=reason.replace("(", r"\(").replace(")", r"\)")):
         session.forward("dies", torch.ones(1))
-    assert fragile.restarts == before  # a new worker starts only when the next request comes
-    assert_answers_again(fragile, before + 1)
+    assert fragile.process.pid == before  # a new worker starts only when the next request comes
+    assert_answers_again(fragile, before)
 
 
 def test_an_infinite_loop_in_forward_times_out_and_its_forked_children_die_too(fragile):
     warm(fragile)
-    before = fragile.restarts
+    before = fragile.process.pid
     fragile.request({"op": "build", "handle": "spins", "target": ref("resnet.Spins")})
     start = time.monotonic()
     with pytest.raises(WorkerFailure, match="no answer within 2 s"):
@@ -479,7 +478,7 @@ def test_an_infinite_loop_in_forward_times_out_and_its_forked_children_die_too(f
     while worker_pids(fragile.submission) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert worker_pids(fragile.submission) == []
-    assert_answers_again(fragile, before + 1)
+    assert_answers_again(fragile, before)
 
 
 def _alive(proc: Path) -> bool:
@@ -504,7 +503,7 @@ def test_an_error_at_import_is_a_submission_error_and_the_grader_goes_on(tmp_pat
         assert reply["result"] == "attention.py answers"
         with pytest.raises(SubmissionError, match="SystemExit: 3"):  # imported afresh, fails the same way
             worker.request({"op": "build", "handle": "b", "target": ref("resnet.BasicBlock")}, timeout=30)
-        assert (worker.process.pid, worker.restarts) == (pid, 0)
+        assert worker.process.pid == pid
 
 
 def test_an_exit_at_import_is_a_worker_failure_with_the_exit_code_and_the_next_request_works(tmp_path, monkeypatch):
@@ -515,28 +514,29 @@ def test_an_exit_at_import_is_a_worker_failure_with_the_exit_code_and_the_next_r
             worker.request({"op": "build", "handle": "b", "target": ref("resnet.BasicBlock")}, timeout=30)
         assert "stopped (exit code 1)" in str(caught.value)
         assert str(caught.value).endswith("bye now")  # the submission's last words, not lost in a buffer
-        assert worker.restarts == 0
+        failed_pid = worker.process.pid
         reply, _ = worker.request({"op": "call", "target": ref("attention.fine")}, timeout=30)
-        assert reply["result"] == "attention.py answers" and worker.restarts == 1
+        assert reply["result"] == "attention.py answers" and worker.process.pid != failed_pid
 
 
 def test_a_check_session_names_its_own_time_limit(fragile):
     warm(fragile)
-    before = fragile.restarts
+    before = fragile.process.pid
     session = Session(fragile, time_limit=1.5)
     session.build("spins", ref("resnet.Spins"))
     with pytest.raises(WorkerFailure, match="no answer within the check's time limit of 1.5 s"):
         session.forward("spins", torch.ones(1))
     with pytest.raises(WorkerFailure, match="time limit of 1.5 s ran out"):
         session.call(ref("resnet.fine"))  # the budget is spent: no new request is sent
-    assert_answers_again(fragile, before + 1)
+    assert_answers_again(fragile, before)
 
 
 def test_the_protocol_pipes_are_private_to_the_worker(worker):
     """stdin of the worker is /dev/null and fd 1 is its stderr: nothing the submission does reaches the grader."""
     worker.request({"op": "call", "target": ref("attention.fine")})
-    (pid,) = [p for p in worker_pids(worker.submission) if b"autograder.worker" in Path(f"/proc/{p}/cmdline").read_bytes()
-              and b"autograder.jail" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    (pid,) = [p for p in worker_pids(worker.submission)
+              if b"autograder.runtime.worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+              and b"autograder.runtime.jail" not in Path(f"/proc/{p}/cmdline").read_bytes()]
     fds = Path(f"/proc/{pid}/fd")
     assert os.readlink(fds / "0").endswith("/dev/null")  # seen from outside the sandbox: under its root
     output = os.readlink(fds / "2")

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from autograder import paths
-from experiments.lab import MODULES, LabNotFound, load_lab
+from experiments.lab import LAB_MODULES, LabNotFound, load_lab
 
 
 def test_the_reference_a_folder_and_a_notebook_load_side_by_side(tmp_path):
     folder = tmp_path / "student"
     folder.mkdir()
-    for name in MODULES:
+    for name in LAB_MODULES:
         shutil.copyfile(paths.SOLUTIONS / f"{name}.py", folder / f"{name}.py")
     reference, student = load_lab("solutions"), load_lab(folder)
     notebook = load_lab(paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb")

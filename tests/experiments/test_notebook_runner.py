@@ -13,8 +13,8 @@ import solutions.profiler
 import solutions.resnet
 import solutions.vit
 from experiments import attention_study
+from experiments.in_notebook import run_experiment, table_html
 from experiments.lab import PROFILER_NOT_WRITTEN, lab_from_namespace, profile_if_written
-from experiments.notebook import run_experiment, table_html
 
 
 def notebook_namespace(with_profiler: bool) -> dict:

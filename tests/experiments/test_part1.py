@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from figure_checks import assert_drawn
 from torch import nn
 
 from experiments import depth, gradient_flow
 from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
-from figure_checks import assert_drawn
 
 CPU = torch.device("cpu")
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
+from figure_checks import assert_drawn
 
 from experiments import attention_study, maps, vit_study
 from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
-from figure_checks import assert_drawn
 
 RESNET18_BLOCK_CHANNELS = [64, 64, 128, 128, 256, 256, 512, 512]
 

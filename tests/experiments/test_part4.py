@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from figure_checks import assert_drawn
 
 from experiments import flops as analytic
 from experiments import profiling, regimes, selection
 from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
-from figure_checks import assert_drawn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import flops_check  # noqa: E402

@@ -10,9 +10,15 @@ import nbformat
 import pytest
 
 from autograder import paths
-from autograder.lab_notebook import (NOTEBOOK, TemplateError, build_notebook, default_rubric, drifted,
-                                     write_notebook)
 from autograder.rubric import load_rubric
+from autograder.tools.lab_notebook import (
+    NOTEBOOK,
+    TemplateError,
+    build_notebook,
+    default_rubric,
+    drifted,
+    write_notebook,
+)
 
 CHECK_CALL = re.compile(r'assert_check\("([^"]+)", globals\(\)\)')
 

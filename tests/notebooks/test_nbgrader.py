@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from autograder import paths
-from autograder.lab_notebook import NOTEBOOK, default_rubric
+from autograder.tools.lab_notebook import NOTEBOOK, default_rubric
 
 pytest.importorskip("nbgrader")
 

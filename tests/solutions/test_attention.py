@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 import timm.layers
-from timm.layers.cbam import CbamModule  # not re-exported by timm.layers
 import torch
 import torch.nn.functional as F
 import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timm.layers.cbam import CbamModule  # not re-exported by timm.layers
 from torch import nn
 
 from solutions.attention import CBAM, ChannelAttention, SEModule, SpatialAttention, reduced_channels
@@ -27,7 +27,6 @@ sides = st.integers(1, 9)
 kernel_sizes = st.sampled_from([1, 3, 5, 7])
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @torch.no_grad()

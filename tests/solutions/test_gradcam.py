@@ -13,13 +13,12 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 from pytorch_grad_cam import GradCAM as PackageGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
 
 from solutions.gradcam import GradCAM
 from solutions.resnet import resnet18

@@ -103,7 +103,6 @@ def test_multihead_attention_flops(fast_path):
     assert (counter.get_total_flops() == 0) == fast_path
 
 
-@pytest.mark.usefixtures("one_thread")
 def test_torchvision_vit_b16_flops():
     """torchvision's vit_b_16 has the analytic FLOPs of ViT-B/16, as ours: 35.13 GFLOPs.
 
@@ -116,7 +115,6 @@ def test_torchvision_vit_b16_flops():
     assert ModelProfiler(model).measure_flops((3, 224, 224)) == expected
 
 
-@pytest.mark.usefixtures("one_thread")
 def test_timm_vit_b16_flops():
     """timm's vit_base_patch16_224 has the analytic FLOPs of ViT-B/16, as ours: 35.13 GFLOPs.
 

@@ -46,7 +46,6 @@ TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_54
 LAST_BN_OR_CONV = {BasicBlock: "bn2", BottleneckBlock: "bn3", PreActBasicBlock: "conv2", PreActBottleneckBlock: "conv3"}
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -445,7 +444,7 @@ def test_invalid_arguments_raise():
 def stem_modules(model: nn.Module) -> list[nn.Module]:
     """Every module outside the four stages and the final norm (the stem, pool and classifier)."""
     skip = ("layer1", "layer2", "layer3", "layer4", "norm")
-    return [m for name, m in model.named_modules() if name and not name.split(".")[0] in skip]
+    return [m for name, m in model.named_modules() if name and name.split(".")[0] not in skip]
 
 
 @pytest.mark.parametrize("block", PRE_BLOCKS)
@@ -488,7 +487,8 @@ def test_attention_reaches_every_block(block):
     for i, n in enumerate(layers):
         stage = getattr(model, f"layer{i + 1}")
         assert len(stage) == n
-        assert all(isinstance(b.attention, Probe) and b.attention.channels == 64 * 2**i * block.expansion for b in stage)
+        assert all(isinstance(b.attention, Probe) and b.attention.channels == 64 * 2**i * block.expansion
+                   for b in stage)
     model.eval()(torch.randn(1, 3, 8, 8))
     assert all(len(p.inputs) == 1 for p in probes)
 

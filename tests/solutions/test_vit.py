@@ -330,7 +330,8 @@ def test_block_is_pre_norm():
         post_h = _layer_norm(x + _mha_reference(block.attn, x)[0], block.norm1)
         post_norm = _layer_norm(post_h + _mlp(post_h, block), block.norm2)
         # The approximate (tanh) GELU also gives a measurably different block.
-        tanh_hidden = F.gelu(F.linear(_layer_norm(h, block.norm2), block.mlp[0].weight, block.mlp[0].bias), approximate="tanh")
+        tanh_hidden = F.gelu(F.linear(_layer_norm(h, block.norm2), block.mlp[0].weight, block.mlp[0].bias),
+                             approximate="tanh")
         tanh_gelu = h + F.linear(tanh_hidden, block.mlp[3].weight, block.mlp[3].bias)
     assert_close(out, expected, **DOUBLE_TOL)
     assert_close(out_with_weights, expected, **DOUBLE_TOL)

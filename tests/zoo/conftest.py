@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
@@ -15,16 +14,3 @@ if HERE not in sys.path:
 pytest.register_assert_rewrite("mutations")  # its shared assertions report like the tests' own
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """Grade on one intra-op thread, here and in the workers (started with this environment).
-
-    The models are small; on a shared 2-core machine OpenMP threads spin-waiting for each other
-    make grading about four times slower.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        yield
-    torch.set_num_threads(previous)

@@ -158,7 +158,8 @@ def touched(variant: Variant) -> set[tuple[str, object]]:
     counting a replaced definition's lines whole, and (file, name) of a definition it adds (the
     imports it adds go in only where missing: see ``replace_definitions``)."""
     source = (paths.SOLUTIONS / variant.file).read_text()
-    spans = {node.name: _span(node) for node in ast.parse(source).body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    spans = {node.name: _span(node) for node in ast.parse(source).body
+             if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
     lines: set[object] = set()
     if variant.definitions:
         for node in ast.parse((VARIANTS_DIR / variant.definitions).read_text()).body:
@@ -234,7 +235,8 @@ def assert_mutation_caught(mutation: Mutation, dest: Path) -> None:
     assert failing, f"{mutation.name} keeps full marks on {', '.join(r.id for r in targeted)}:\n{show(results)}"
     assert sum(r.score for r in results) < rubric.total - EPS
     for result in failing:
-        assert mutation.component in result.output, f"{result.id} does not name {mutation.component!r}:\n{show([result])}"
+        assert mutation.component in result.output, (f"{result.id} does not name {mutation.component!r}:\n"
+                                                     f"{show([result])}")
     if mutation.alternative:
         assert any(mutation.alternative in r.output for r in failing), \
             f"no failing check names the known alternative {mutation.alternative!r}:\n{show(failing)}"
@@ -247,7 +249,8 @@ def assert_full_marks(variants: list[Variant], dest: Path) -> None:
     results = grade(apply_all(variants, dest), rubric, "cpu").results
     lost = [r for r in results if not r.passed]
     suspects = {r.id: [v.name for v in variants if matches(r.id, v.checks)] or [v.name for v in variants] for r in lost}
-    assert not lost, "\n".join(f"{r.id} lost points (variants changing it: {', '.join(suspects[r.id])})" for r in lost) + \
+    assert not lost, "\n".join(f"{r.id} lost points (variants changing it: {', '.join(suspects[r.id])})"
+                               for r in lost) + \
         "\n" + show(lost)
     assert [r.id for r in results] == list(rubric.checks)
     assert sum(r.score for r in results) == pytest.approx(rubric.code_points)

@@ -122,7 +122,8 @@ RESNET_MUTATIONS = [
              "        out += identity\n"
              "        return self.relu(out)\n",
              ("part1.bottleneck.attention_placement",), ("part1.bottleneck.attention_placement",), "BottleneckBlock"),
-    Mutation("basic_bn2_not_applied", "resnet.py", BASIC_TAIL, BASIC_TAIL.replace("self.bn2(self.conv2(out))", "self.conv2(out)"),
+    Mutation("basic_bn2_not_applied", "resnet.py", BASIC_TAIL,
+             BASIC_TAIL.replace("self.bn2(self.conv2(out))", "self.conv2(out)"),
              BASIC, ("part1.basic_block.numerics", "part1.basic_block.gradients"), "BasicBlock"),
     Mutation("bottleneck_expansion_2", "resnet.py", "expansion = 4\n    preactivation = False\n",
              "expansion = 2\n    preactivation = False\n",
@@ -138,7 +139,8 @@ RESNET_MUTATIONS = [
              ("part1.basic_block.gradients", "part1.basic_block.skip_path"), ("part1.basic_block.",), "BasicBlock"),
     Mutation("resnet_cifar_stem_keeps_maxpool", "resnet.py",
              "self.conv1 = conv3x3(in_channels, 64)\n            self.maxpool = nn.Identity()",
-             "self.conv1 = conv3x3(in_channels, 64)\n            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)",
+             "self.conv1 = conv3x3(in_channels, 64)\n"
+             "            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)",
              ("part1.resnet.numerics",), ("part1.resnet.numerics",), "resnet18"),
     Mutation("resnet_only_layer2_strided", "resnet.py",
              "self.layer3 = self._make_layer(block, 256, layers[2], stride=2)\n"
@@ -209,14 +211,17 @@ ATTENTION_MUTATIONS = [
              ("part2.cbam.shapes", "part2.cbam.numerics"), ("part2.cbam.",), "CBAM"),
     # Known gaps: Part 2 has no gradient check, so a gate cut off from autograd keeps full marks.
     Mutation("se_gate_detached", "attention.py", "return x * gate[:, :, None, None]",
-             "return x * gate.detach()[:, :, None, None]", SE + ("part2.se_resnet.",), ("part2.se.gradients",), "SEModule"),
+             "return x * gate.detach()[:, :, None, None]", SE + ("part2.se_resnet.",), ("part2.se.gradients",),
+             "SEModule"),
     Mutation("cbam_spatial_gate_data", "attention.py", "return x * torch.sigmoid(self.conv(pooled))",
-             "return x * torch.sigmoid(self.conv(pooled)).data", CBAM + ("part2.cbam_resnet.",), ("part2.cbam.gradients",), "CBAM"),
+             "return x * torch.sigmoid(self.conv(pooled)).data", CBAM + ("part2.cbam_resnet.",),
+             ("part2.cbam.gradients",), "CBAM"),
 ]
 
 ROBUSTNESS_MUTATIONS = [
     Mutation("resnet_unknown_stem_taken_as_cifar", "resnet.py",
-             '        if stem not in STEMS:\n            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")\n',
+             '        if stem not in STEMS:\n'
+             '            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")\n',
              "", ("part1.errors",), ("part1.errors",), "ResNet"),
     Mutation("se_reduction_unchecked", "attention.py",
              '    if reduction < 1:\n        raise ValueError(f"reduction must be positive, got {reduction}")\n',
@@ -296,7 +301,8 @@ VARIANTS = [
     Variant("se_functional_pool_view", "attention.py", SE + SE_RESNET, "se_functional_pool_view.py"),
     # torch.max(x, dim=1, keepdim=True)[0] (and torch.mean) for the spatial descriptor.
     Variant("cbam_torch_max_indexing", "attention.py", CBAM + CBAM_RESNET,
-            patches=((SPATIAL_POOL, "torch.cat([torch.mean(x, dim=1, keepdim=True), torch.max(x, dim=1, keepdim=True)[0]], dim=1)"),)),
+            patches=((SPATIAL_POOL, "torch.cat([torch.mean(x, dim=1, keepdim=True), "
+                                    "torch.max(x, dim=1, keepdim=True)[0]], dim=1)"),)),
     # Channel descriptors from F.adaptive_avg_pool2d / F.adaptive_max_pool2d, flattened.
     Variant("cbam_adaptive_pools", "attention.py", CBAM,
             patches=(("from torch import nn\n", "import torch.nn.functional as F\nfrom torch import nn\n"),

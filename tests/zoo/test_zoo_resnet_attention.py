@@ -8,7 +8,6 @@ entry, on the CPU). The correct variants are graded on the whole rubric in ``tes
 from __future__ import annotations
 
 import pytest
-
 from mutations import Mutation, Variant, apply, assert_mutation_caught, expected_outcome, full_rubric, sub_rubric
 from resnet_attention import MUTATIONS, VARIANTS
 
@@ -22,7 +21,8 @@ def test_entries_have_unique_names():
 def test_a_snippet_that_no_longer_occurs_once_is_refused(tmp_path):
     """An entry cannot rot into grading the unchanged solution (or patch the wrong block)."""
     gone = Mutation("gone", "resnet.py", "no such code", "", ("part1.",), ("part1.",), "BasicBlock")
-    twice = Mutation("twice", "resnet.py", "out += identity", "out = out + identity", ("part1.",), ("part1.",), "BasicBlock")
+    twice = Mutation("twice", "resnet.py", "out += identity", "out = out + identity", ("part1.",), ("part1.",),
+                     "BasicBlock")
     with pytest.raises(AssertionError, match="occurs 0 times"):
         apply(gone, tmp_path)
     with pytest.raises(AssertionError, match="occurs 2 times"):

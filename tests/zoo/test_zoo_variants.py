@@ -10,11 +10,11 @@ variants that change its component.
 from __future__ import annotations
 
 import pytest
-
-from autograder import paths
-from mutations import apply_all, assert_full_marks, touched, variant_groups
 import resnet_attention
 import vit_gradcam_profiler
+from mutations import apply_all, assert_full_marks, touched, variant_groups
+
+from autograder import paths
 
 VARIANTS = resnet_attention.VARIANTS + vit_gradcam_profiler.VARIANTS
 GROUPS = variant_groups(VARIANTS)

@@ -8,7 +8,6 @@ CPU). The correct variants are graded on the whole rubric in ``test_zoo_variants
 from __future__ import annotations
 
 import pytest
-
 from mutations import Mutation, apply, assert_mutation_caught, expected_outcome
 from vit_gradcam_profiler import MUTATIONS, VARIANTS
 

@@ -62,22 +62,27 @@ VIT_MUTATIONS = [
     Mutation("mha_always_returns_weights", "vit.py", "return (out, weights) if return_attention else out",
              "return out, weights", MHA, ("part3.mha.shapes", "part3.mha.numerics"),
              "forward should return a tensor; yours returns 2 values (a tensor, a tensor)",
-             more=(("        if return_attention:\n            weights = ", "        if True:\n            weights = "),)),
+             more=(("        if return_attention:\n            weights = ",
+                    "        if True:\n            weights = "),)),
     Mutation("mha_scores_not_scaled", "vit.py", SCALE, "self.scale = 1.0", MHA, ("part3.mha.numerics",),
              "MultiHeadAttention", "scores not scaled (the slides divide by sqrt(d_k))"),
     Mutation("mha_scaled_by_embed_dim", "vit.py", SCALE, "self.scale = self.embed_dim**-0.5", MHA,
-             ("part3.mha.numerics",), "MultiHeadAttention", "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)"),
+             ("part3.mha.numerics",), "MultiHeadAttention",
+             "scores scaled by 1/sqrt(embed_dim) instead of 1/sqrt(head_dim)"),
     # Written without the fused path, as most students do: one explicit softmax, over the queries.
-    Mutation("mha_softmax_over_queries", "vit.py", ATTENTION_CORE, EXPLICIT_ATTENTION.replace("softmax(dim=-1)", "softmax(dim=-2)"),
+    Mutation("mha_softmax_over_queries", "vit.py", ATTENTION_CORE,
+             EXPLICIT_ATTENTION.replace("softmax(dim=-1)", "softmax(dim=-2)"),
              MHA, ("part3.mha.numerics", "part3.mha.attention_weights"), "MultiHeadAttention",
              "softmax over the queries (dim=-2) instead of over the keys"),
     # (B, H, T, d) viewed straight as (B, T, D): heads and tokens interleave.
-    Mutation("mha_heads_merged_without_transpose", "vit.py", MERGE_HEADS, "out = self.proj(out.reshape(batch, tokens, dim))",
+    Mutation("mha_heads_merged_without_transpose", "vit.py", MERGE_HEADS,
+             "out = self.proj(out.reshape(batch, tokens, dim))",
              MHA, ("part3.mha.numerics", "part3.mha.permutation"), "MultiHeadAttention"),
-    Mutation("block_post_norm", "vit.py", BLOCK_RESIDUALS, POST_NORM_RESIDUALS, BLOCK, ("part3.encoder_block.numerics",),
+    Mutation("block_post_norm", "vit.py", BLOCK_RESIDUALS, POST_NORM_RESIDUALS, BLOCK,
+             ("part3.encoder_block.numerics",),
              "TransformerEncoderBlock", "post-norm (LayerNorm after each residual addition; ViT uses pre-norm)"),
-    Mutation("block_tanh_gelu", "vit.py", "nn.GELU(),", 'nn.GELU(approximate="tanh"),', ("part3.encoder_block.numerics",),
-             ("part3.encoder_block.numerics",), "TransformerEncoderBlock",
+    Mutation("block_tanh_gelu", "vit.py", "nn.GELU(),", 'nn.GELU(approximate="tanh"),',
+             ("part3.encoder_block.numerics",), ("part3.encoder_block.numerics",), "TransformerEncoderBlock",
              "tanh-approximated GELU (the lab uses the exact GELU)"),
     # nn.LayerNorm's default eps 1e-5: off by some 3e-6, under float32's tolerance (1e-4) but not float64's (1e-9).
     Mutation("block_layernorm_default_eps", "vit.py", BLOCK_NORM1, "self.norm1 = nn.LayerNorm(embed_dim)\n",
@@ -95,7 +100,8 @@ VIT_MUTATIONS = [
     # Positions for the N patches only, added before the CLS token is prepended: pos_embed (1, N, D).
     Mutation("vit_cls_token_without_position", "vit.py", "num_tokens = self.patch_embed.num_patches + 1",
              "num_tokens = self.patch_embed.num_patches", ("part3.vit.parameters",), ("part3.vit.parameters",),
-             "VisionTransformer", more=((TOKENS, "return self.pos_drop(torch.cat([cls, patches + self.pos_embed], dim=1))"),)),
+             "VisionTransformer",
+             more=((TOKENS, "return self.pos_drop(torch.cat([cls, patches + self.pos_embed], dim=1))"),)),
     Mutation("vit_fixed_positions_trained", "vit.py", FIXED_POSITIONS,
              "self.pos_embed = nn.Parameter(sinusoidal_position_table(num_tokens, embed_dim)[None])",
              ("part3.vit.parameters",), ("part3.vit.parameters",), "VisionTransformer"),
@@ -131,7 +137,8 @@ GRADCAM_MUTATIONS = [
              "no ReLU on the weighted sum (Grad-CAM keeps only positive evidence)"),
     Mutation("gradcam_align_corners", "gradcam.py", GRADCAM_UPSAMPLE, 'mode="bilinear", align_corners=True',
              GRADCAM, GRADCAM, "GradCAM", "upsampling with align_corners=True (the lab uses align_corners=False)"),
-    Mutation("gradcam_nearest_upsampling", "gradcam.py", GRADCAM_UPSAMPLE, 'mode="nearest"', GRADCAM, GRADCAM, "GradCAM"),
+    Mutation("gradcam_nearest_upsampling", "gradcam.py", GRADCAM_UPSAMPLE, 'mode="nearest"', GRADCAM, GRADCAM,
+             "GradCAM"),
     # One min-max over the whole batch instead of one per image.
     Mutation("gradcam_batch_wide_min_max", "gradcam.py",
              "low = cam.amin(dim=(1, 2), keepdim=True)\n        high = cam.amax(dim=(1, 2), keepdim=True)",
@@ -196,7 +203,8 @@ ROBUSTNESS_MUTATIONS = [
              'got {height}x{width}")\n', "", ERRORS, ERRORS, "PatchEmbedding(32, 16, 3, 8) on a 48x48 image"),
     Mutation("gradcam_class_idx_unchecked", "gradcam.py",
              "        if bool(((targets < 0) | (targets >= logits.shape[1])).any()):\n"
-             '            raise ValueError(f"class_idx {targets.tolist()} out of range for {logits.shape[1]} classes")\n',
+             '            raise ValueError(f"class_idx {targets.tolist()} out of range '
+             'for {logits.shape[1]} classes")\n',
              "", ("part2.gradcam.errors",), ("part2.gradcam.errors",), "GradCAM"),
     Mutation("latency_num_runs_unchecked", "profiler.py",
              '        if num_runs < 1:\n            raise ValueError(f"num_runs must be at least 1, got {num_runs}")\n',
@@ -205,7 +213,8 @@ ROBUSTNESS_MUTATIONS = [
     Mutation("mha_python_loop_over_tokens", "vit.py", ATTENTION_CORE,
              "        rows = []\n"
              "        for t in range(tokens):  # one query token at a time\n"
-             "            row = ((q[:, :, t:t + 1] @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, H, 1, T)\n"
+             "            row = ((q[:, :, t:t + 1] @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)"
+             "  # (B, H, 1, T)\n"
              "            rows.append((self.attn_drop(row) @ v, row))\n"
              "        out = torch.cat([r[0] for r in rows], dim=2)  # (B, H, T, d)\n"
              "        weights = torch.cat([r[1] for r in rows], dim=2)  # (B, H, T, T)\n",
@@ -237,7 +246,8 @@ GRADCAM_NORMALISE = "return (cam - low) / (high - low).clamp_min(1e-7)"
 GRADCAM_MIN_MAX = ("low = cam.amin(dim=(1, 2), keepdim=True)\n"
                    "        high = cam.amax(dim=(1, 2), keepdim=True)\n"
                    "        return (cam - low) / (high - low).clamp_min(1e-7)")
-GRADCAM_SCORE_AND_GRADIENTS = ("score = logits.gather(1, targets[:, None]).sum()  # images are independent in eval mode\n"
+GRADCAM_SCORE_AND_GRADIENTS = ("score = logits.gather(1, targets[:, None]).sum()"
+                               "  # images are independent in eval mode\n"
                                "            " + GRADCAM_GRADIENTS)
 LATENCY_TIMING = ("start = time.perf_counter()\n"
                   "                self.model(x)\n"
@@ -313,7 +323,8 @@ VARIANTS = [
                       "inv_freq = 10000.0 ** (-torch.arange(0, dim, 2) / dim)  # (dim/2,)"),
                      ("positions = torch.arange(num_positions, dtype=torch.float64)[:, None]",
                       "positions = torch.arange(num_positions)[:, None]"),
-                     ("table = torch.zeros(num_positions, dim, dtype=torch.float64)", "table = torch.zeros(num_positions, dim)"))),
+                     ("table = torch.zeros(num_positions, dim, dtype=torch.float64)",
+                      "table = torch.zeros(num_positions, dim)"))),
     # backward() restricted to the activations leaves the parameters' gradients alone.
     Variant("gradcam_backward_into_activations", "gradcam.py", ("part2.gradcam.",),
             patches=((GRADCAM_GRADIENTS, "activations.retain_grad()\n"

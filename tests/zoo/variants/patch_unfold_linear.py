@@ -17,6 +17,7 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
-            raise ValueError(f"PatchEmbedding expects {self.img_size}x{self.img_size} images (img_size), got {tuple(x.shape[-2:])}")
+            raise ValueError(f"PatchEmbedding expects {self.img_size}x{self.img_size} images (img_size), "
+                             f"got {tuple(x.shape[-2:])}")
         patches = self.unfold(x).transpose(1, 2)  # (B, C*P*P, N) -> (B, N, C*P*P)
         return self.proj(patches)

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
+from autograder.engine.sandbox import Sandbox
 from autograder.i18n import _
-from autograder.protocol import ProtocolError, read_message, write_message
-from autograder.sandbox import Sandbox
+from autograder.runtime.protocol import ProtocolError, read_message, write_message
 
 STDERR_TAIL_BYTES = 2000
 """Bytes of the worker's last output quoted in feedback."""
@@ -136,7 +136,6 @@ class Worker:
         self.sandbox = sandbox if sandbox is not None else Sandbox()
         self.threads = threads
         self.process: subprocess.Popen | None = None
-        self.restarts = 0
         self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
         self._output: OutputTail | None = None
 
@@ -148,12 +147,12 @@ class Worker:
 
     def _start(self) -> None:
         if self.process is not None:
-            self.restarts += 1
             self.kill()
             self._release()
         folder = Path(self._folder.name)
         # Unbuffered (the sandbox's environment): the submission's last prints arrive even when it then crashes.
-        program = [sys.executable, "-m", "autograder.worker", str(self.submission), self.device, str(self.threads)]
+        program = [sys.executable, "-m", "autograder.runtime.worker", str(self.submission), self.device,
+                   str(self.threads)]
         command, env = self.sandbox.command(program, folder, self.submission, self.device)
         env = {**env, **thread_environment(self.threads)}
         self.process = subprocess.Popen(

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po, write_po
 
 from autograder import paths
 from autograder.i18n import DOMAIN, LANGUAGES, LOCALES
-from autograder.localize import todo_comments
+from autograder.tools.localize import todo_comments
 
 NOTEBOOK = paths.ROOT / "notebooks" / "source" / "lab3" / "lab3.ipynb"
 """The source notebook, whose markdown cells are messages (as nbgrader releases them: unchanged)."""
@@ -36,7 +36,8 @@ def template() -> Catalog:
     catalog = Catalog(project="lab3-kit", domain=DOMAIN, creation_date=FIXED_DATE, revision_date=FIXED_DATE,
                       fuzzy=False)
     for folder in SOURCES:
-        found = extract_from_dir(paths.ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None, "N_": None},
+        found = extract_from_dir(paths.ROOT / folder, method_map=[("**.py", "python")],
+                                 keywords={"_": None, "N_": None},
                                  comment_tags=("TRANSLATORS:",), strip_comment_tags=True)
         for filename, line, message, comments, _context in found:
             catalog.add(message, locations=[(f"{folder}/{filename}", line)], auto_comments=comments)
@@ -48,7 +49,8 @@ def template() -> Catalog:
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     for number, cell in enumerate(notebook.cells, start=1):
-        if cell.cell_type == "markdown" and cell.source.strip() and not cell.metadata.get("nbgrader", {}).get("solution"):
+        if (cell.cell_type == "markdown" and cell.source.strip()
+                and not cell.metadata.get("nbgrader", {}).get("solution")):
             catalog.add(cell.source, locations=[(NOTEBOOK.relative_to(paths.ROOT).as_posix(), number)],
                         auto_comments=["A markdown cell of the lab notebook, whole (Markdown and LaTeX kept)."])
     return catalog

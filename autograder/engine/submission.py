@@ -7,8 +7,8 @@ lab module (``resnet.py``, ...) that re-exports that namespace. The statements a
 the file name ``<folder>/notebook cell N``, so tracebacks name the cell and show its lines.
 """
 from __future__ import annotations
-
 import __future__
+
 import ast
 import copy
 import json
@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from autograder.i18n import _
-from autograder.worker import LAB_MODULES
+from autograder.runtime.worker import LAB_MODULES
 
 
 class NotebookError(ValueError):

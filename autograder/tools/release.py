@@ -3,7 +3,7 @@
 OUT holds what a student needs to do the lab and check their work without the reference
 solutions: skeletons/ (their work), the released notebook (``nbgrader generate_assignment`` of
 notebooks/source), the experiments (``python -m experiments``, run on their skeletons), the
-grader without the checks graded after the due date (autograder/checks/hidden.py), golden/ for
+grader without the checks graded after the due date (autograder/checks/instructor/hidden.py), golden/ for
 the visible checks, a rubric of those checks, the student tests and README (from student/), and
 requirements.txt.
 
@@ -21,22 +21,20 @@ import tempfile
 from pathlib import Path
 
 from autograder import paths
-from autograder.golden_files import SHOWN, stale, up_to_date, visible_rubric
 from autograder.i18n import LOCALES, _, speaking
-from autograder.localize import translate_markdown, translate_todos
-from autograder.rubric import Rubric, whole
-from autograder.style import RUFF
+from autograder.rubric import VISIBLE, Rubric, whole
+from autograder.tools.localize import translate_markdown, translate_todos
+from autograder.tools.record_golden import stale, up_to_date
+from autograder.tools.requirements import pinned
 
-HIDDEN_CHECKS_FILE = Path("autograder/checks/hidden.py")
-ALTERNATIVES_FILE = Path("autograder/checks/alternatives.py")
-"""The known mistakes as changes to the reference's modules: their forwards are the reference's with
-a line changed, so a student copy holds only their recorded values (golden/)."""
-LEFT_OUT = (HIDDEN_CHECKS_FILE, ALTERNATIVES_FILE, *paths.INSTRUCTOR_TOOLS)
-"""Kit files a student copy does without: the hidden checks, the known mistakes' code, and the
-tools that need solutions/."""
+HIDDEN_CHECKS_FILE = Path("autograder/checks/instructor/hidden.py")
+LEFT_OUT = (paths.INSTRUCTOR_CHECKS, paths.TOOLS)
+"""Folders a student copy does without: the hidden checks and the known mistakes' code (their
+forwards are the reference's with a line changed, so a student copy holds only their recorded
+values, golden/), and the tools that need solutions/."""
 STUDENT = paths.ROOT / "student"
-REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
-                "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets", RUFF)
+REQUIREMENTS = pinned("torch", "torchvision", "numpy", "matplotlib", "pyyaml", "safetensors", "hypothesis",
+                      "scikit-learn", "tqdm", "nbformat", "pytest", "jupyterlab", "ipywidgets", "ruff")
 """What the lab, the notebook and the self-check need (scikit-learn: the training checks' digits;
 ipywidgets: the training progress bars in the notebook; ruff: the clean-code report)."""
 PYTEST_INI = "[pytest]\ntestpaths = tests\npythonpath = .\naddopts = --tb=no -rN\n"
@@ -52,7 +50,7 @@ def hidden_check_ids() -> set[str]:
     """The ids registered by hidden.py (empty in a student copy)."""
     from autograder.checks import COMPONENT_MODULES
 
-    return {check_id for module in COMPONENT_MODULES if module.__name__ == "autograder.checks.hidden"
+    return {check_id for module in COMPONENT_MODULES if module.__name__ == "autograder.checks.instructor.hidden"
             for check_id in module.registry.checks}
 
 
@@ -66,25 +64,24 @@ def release(out: Path, rubric: Rubric, rubric_text: str, check_golden: bool = Tr
     the bundle's rubric, the feedback.
     """
     language = language or rubric.language
+    recorded_from_these = up_to_date() and rubric_text == (paths.ROOT / "grading.yml").read_text(encoding="utf-8")
     if language != rubric.language:
         rubric_text = with_language(rubric_text, language)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty; give a new folder")
     _check_visibility(rubric)
-    recorded_from_these = up_to_date() and rubric_text == (paths.ROOT / "grading.yml").read_text(encoding="utf-8")
     if check_golden and not recorded_from_these:
         print("The sources changed since golden/ was recorded: recording afresh to compare (about a minute)...",
               file=sys.stderr, flush=True)
         problems = stale(rubric)
         if problems:
             raise ReleaseError("golden/ is stale (run `python -m autograder golden`): " + "; ".join(problems[:3]))
-    visible = visible_rubric(rubric)
+    visible = rubric.visible()
     out.mkdir(parents=True, exist_ok=True)
     for source in sorted((paths.ROOT / "autograder").rglob("*.py")):
-        relative = source.relative_to(paths.ROOT)
-        if relative not in LEFT_OUT:
-            _copy(source, out / relative)
+        if not any(source.is_relative_to(folder) for folder in LEFT_OUT):
+            _copy(source, out / source.relative_to(paths.ROOT))
     for source in sorted(LOCALES.rglob("*.mo")):
         _copy(source, out / source.relative_to(paths.ROOT))
     with speaking(language):
@@ -116,11 +113,12 @@ def _copy(source: Path, target: Path) -> None:
 
 def _check_visibility(rubric: Rubric) -> None:
     hidden_code = hidden_check_ids()
-    shown_hidden = sorted(c for c in hidden_code if rubric.checks[c].visibility == SHOWN)
+    shown_hidden = sorted(c for c in hidden_code if rubric.checks[c].visibility == VISIBLE)
     if shown_hidden:
-        raise ReleaseError(f"{', '.join(shown_hidden)}: visible in the rubric, but the code is in {HIDDEN_CHECKS_FILE}, "
+        raise ReleaseError(f"{', '.join(shown_hidden)}: visible in the rubric, "
+                           f"but the code is in {HIDDEN_CHECKS_FILE}, "
                            "which students do not get; make it after_due_date or move it out of that file")
-    kept_back = sorted(c for c, rule in rubric.checks.items() if rule.visibility != SHOWN and c not in hidden_code)
+    kept_back = sorted(c for c, rule in rubric.checks.items() if rule.visibility != VISIBLE and c not in hidden_code)
     if kept_back:
         raise ReleaseError(f"{', '.join(kept_back)}: hidden from students in the rubric, but its code ships with "
                            f"the grader; move it into {HIDDEN_CHECKS_FILE} or make it visible")
@@ -128,8 +126,8 @@ def _check_visibility(rubric: Rubric) -> None:
 
 def student_rubric_text(text: str, rubric: Rubric) -> str:
     """``grading.yml`` with the hidden checks' lines removed and the totals of what is left."""
-    hidden = [c for c, rule in rubric.checks.items() if rule.visibility != SHOWN]
-    kept_points = sum(rule.points for rule in rubric.checks.values() if rule.visibility == SHOWN)
+    hidden = [c for c, rule in rubric.checks.items() if rule.visibility != VISIBLE]
+    kept_points = sum(rule.points for rule in rubric.checks.values() if rule.visibility == VISIBLE)
     lines = [line for line in text.splitlines()
              if not any(re.match(rf"\s+{re.escape(c)}\s*:", line) for c in hidden)]
     manual = sum(item.points for item in rubric.manual.values() if not item.bonus)

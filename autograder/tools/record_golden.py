@@ -11,7 +11,6 @@ sources are those golden/ was recorded from; where they are, nothing needs recor
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import shutil
@@ -25,7 +24,6 @@ from autograder import paths
 from autograder.checks import golden
 from autograder.rubric import Rubric
 
-SHOWN = "visible"
 """The rubric visibility whose checks a student can run before the due date."""
 SOURCES_FILE = "SOURCES"
 """The digest of the sources golden/ was recorded from, in golden/."""
@@ -41,11 +39,6 @@ tolerance (atol 1e-9, rtol 1e-7)."""
 
 class GoldenError(RuntimeError):
     """The reference solutions did not pass a check they are recorded from."""
-
-
-def visible_rubric(rubric: Rubric) -> Rubric:
-    """``rubric`` with only the checks students see before the due date."""
-    return dataclasses.replace(rubric, checks={k: r for k, r in rubric.checks.items() if r.visibility == SHOWN})
 
 
 def source_files(root: Path = paths.ROOT) -> list[Path]:
@@ -70,12 +63,13 @@ def record(rubric: Rubric, folder: Path = paths.GOLDEN) -> list[Path]:
     A file whose values equal the fresh recording's (``same``) keeps its bytes."""
     from autograder.grade import grade  # the grader imports the checks, which import this package's modules
 
-    visible = visible_rubric(rubric)
+    visible = rubric.visible()
     with tempfile.TemporaryDirectory(prefix="lab3-golden-") as scratch:
         graded = grade(paths.SOLUTIONS, visible, "cpu", sandbox="off", reference="record", golden_folder=Path(scratch))
         failing = [f"{r.id}: {r.output.splitlines()[0]}" for r in graded.results if r.score < r.max_score]
         if failing:
-            raise GoldenError("the reference solutions must pass every check they are recorded from:\n" + "\n".join(failing))
+            raise GoldenError("the reference solutions must pass every check they are recorded from:\n"
+                              + "\n".join(failing))
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.pt"):
             if old.stem not in visible.checks:
@@ -99,7 +93,7 @@ def stale(rubric: Rubric, folder: Path = paths.GOLDEN) -> list[str]:
 
 def compare(fresh: Path, kept: Path, rubric: Rubric) -> list[str]:
     """What differs in the golden files of ``kept`` from those of ``fresh`` (a new recording)."""
-    visible = visible_rubric(rubric)
+    visible = rubric.visible()
     problems = [f"{path.name}: no check of the rubric records it" for path in sorted(kept.glob("*.pt"))
                 if path.stem not in visible.checks]
     for check_id in visible.checks:
@@ -126,7 +120,8 @@ def same(a: Any, b: Any) -> bool:
     rounding may change (``FLOAT32_ROUNDING`` of their largest value, ``FLOAT64_ROUNDING`` for
     float64 tensors), python floats alone within a relative 1e-5."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape or a.dtype != b.dtype:
+        if (not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape
+                or a.dtype != b.dtype):
             return False
         if a.is_floating_point():
             return _close(a, b, FLOAT64_ROUNDING if a.dtype == torch.float64 else FLOAT32_ROUNDING)

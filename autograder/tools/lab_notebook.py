@@ -49,7 +49,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import paths
 from autograder.rubric import Rubric, load_rubric, whole
-from autograder.skeletons import BEGIN
+from autograder.tools.skeletons import BEGIN
 
 NOTEBOOKS = paths.ROOT / "notebooks"
 TEMPLATE = NOTEBOOKS / "lab3.py"

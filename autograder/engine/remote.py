@@ -7,24 +7,11 @@ from typing import Any, Optional
 
 import torch
 
+from autograder.engine.client import SubmissionError, Worker, WorkerFailure, WorkerTimeout
 from autograder.i18n import _
-from autograder.client import SubmissionError, Worker, WorkerFailure, WorkerTimeout
 from autograder.rubric import TrainingSettings
-
-
-def ref(dotted: str) -> dict:
-    """A submission attribute, e.g. ``ref("resnet.BasicBlock")``."""
-    return {"$ref": dotted}
-
-
-def partial(dotted: str, **kwargs) -> dict:
-    """A submission attribute with keyword arguments bound (e.g. an attention factory)."""
-    return {"$partial": {"ref": dotted, "kwargs": kwargs}}
-
-
-def handle(name: str, attr: Optional[str] = None) -> dict:
-    """A kept object (or one of its attributes) in the worker."""
-    return {"$handle": name, **({"attr": attr} if attr else {})}
+from autograder.runtime import values
+from autograder.runtime.values import handle
 
 
 @dataclass
@@ -58,28 +45,8 @@ class Forward:
     """Submodule calls in execution order (when traced)."""
     input_grads: dict[str, torch.Tensor]
     """Gradient per named input (when asked)."""
-    param_grads: dict[str, torch.Tensor]
-    """Gradient per parameter name (when asked)."""
     missing_grads: list[str]
     """Inputs / parameters that received no gradient."""
-
-
-def _fill(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    if isinstance(value, list):
-        return [_fill(v, tensors) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"$tensor"}:
-            return tensors[value["$tensor"]]
-        return {k: _fill(v, tensors) for k, v in value.items()}
-    return value
-
-
-def _flat_tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, list):
-        return [t for item in value for t in _flat_tensors(item)]
-    return []
 
 
 class Session:
@@ -112,7 +79,8 @@ class Session:
         reply, _ = self._send(header, tensors)
         params = [(n, tuple(s)) for n, s, _ in reply.get("parameters", [])]
         trainable = sum(torch.Size(s).numel() for _, s, g in reply.get("parameters", []) if g)
-        description = Description(reply["type"], params, trainable, [(n, tuple(s)) for n, s in reply.get("buffers", [])],
+        description = Description(reply["type"], params, trainable,
+                                  [(n, tuple(s)) for n, s in reply.get("buffers", [])],
                                   [tuple(m) for m in reply.get("modules", [])], list(reply.get("provided", [])))
         self.built.append(description)
         return description
@@ -149,7 +117,7 @@ class Session:
         upstream: Optional[list[torch.Tensor]] = None,
         seed: int = 0,
     ) -> Forward:
-        """Call ``target`` in the worker. ``args`` may refer to ``inputs`` with ``{"$tensor": name}``."""
+        """Call ``target`` in the worker. ``args`` may refer to ``inputs`` with ``values.tensor(name)``."""
         tensors = dict(inputs or {})
         for index, grad in enumerate(upstream or []):
             tensors[f"upstream.{index}"] = grad
@@ -157,14 +125,13 @@ class Session:
                   "model": model, "mode": mode, "dtype": dtype, "trace": trace, "grad_inputs": list(grad_inputs),
                   "grad_params": grad_params, "seed": seed}
         reply, out = self._send(header, tensors)
-        result = _fill(reply.get("result"), out)
+        result = values.fill(reply.get("result"), out)
         grads = reply.get("grads", {})
         return Forward(
-            outputs=_flat_tensors(result),
+            outputs=values.flat_tensors(result),
             result=result,
             trace=reply.get("trace", []),
             input_grads={k[len("grad.input."):]: v for k, v in out.items() if k.startswith("grad.input.")},
-            param_grads={k[len("grad.param."):]: v for k, v in out.items() if k.startswith("grad.param.")},
             missing_grads=list(grads.get("missing", [])),
         )
 
@@ -176,7 +143,7 @@ class Session:
         raises ``SubmissionError`` saying what was expected. None: no expectation.
         """
         tensors = {f"x{i}": t for i, t in enumerate(inputs)}
-        args = [{"$tensor": f"x{i}"} for i in range(len(inputs))]
+        args = [values.tensor(f"x{i}") for i in range(len(inputs))]
         answer = self.call(handle(name), tensors, args=args, model=name, **options)
         if returns is not None and not matches(answer.result, returns):
             extra = (" " + _("Return only the output here: the modules built on this one take it as a tensor.")

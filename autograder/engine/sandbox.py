@@ -8,7 +8,7 @@ Modes (``--sandbox``):
 - ``limits``: resource limits only;
 - ``off``: a bare worker, as a developer debugging the kit would run it.
 
-In namespaces (``unshare --user --map-root-user --net --pid --mount``, then ``autograder.jail``) a
+In namespaces (``unshare --user --map-root-user --net --pid --mount``, then ``autograder.runtime.jail``) a
 worker has no network, its own PID namespace (it cannot see or signal the grader or other
 workers), and a read-only view of only the system, Python, its own code and its submission, plus
 a private writable working folder and /tmp. The limits (``grading.yml``'s ``sandbox`` section)
@@ -17,6 +17,7 @@ size of a written file, and, in namespaces, the number of processes and threads.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -29,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import paths
+from autograder.rubric import SandboxLimits
 
 MODES = ("auto", "namespaces", "limits", "off")
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--mount"]
-RUNTIME_FILES = ("__init__.py", "jail.py", "probes.py", "protocol.py", "worker.py")
-"""The kit's files a worker runs: copied next to it, so that the kit's folder stays out of its view."""
+RUNTIME = paths.ROOT / "autograder" / "runtime"
+"""The kit's code a worker runs (``autograder.runtime``, with the package's ``__init__.py``): copied
+next to it, so that the kit's folder stays out of its view."""
 WORKER_ENVIRONMENT = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 """Set for every worker: no bytecode files; unbuffered, so its last prints arrive even when it crashes."""
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_", "TZ", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "CUDA_", "NVIDIA_",
@@ -49,18 +52,14 @@ class SandboxUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Per-worker resource limits (``grading.yml``: ``sandbox``)."""
+class Limits(SandboxLimits):
+    """Per-worker resource limits: ``grading.yml``'s ``sandbox`` section (``SandboxLimits``, which
+    declares them and their defaults), enforced. Without namespaces ``processes`` is not set: the
+    limit would count every process of the grading user."""
 
-    memory_mb: int = 4096
-    """Data segment and anonymous memory (RLIMIT_DATA), on the CPU. A full grade peaks near 1.5 GB."""
-    cpu_time_s: int = 1800
-    """CPU seconds of the whole worker, all threads (SIGXCPU, then SIGKILL 5 s later)."""
-    file_size_mb: int = 64
-    """Largest file the worker may write."""
-    processes: int = 256
-    """Processes and threads in the worker's namespace (not set without namespaces: the limit
-    would count every process of the grading user)."""
+    @classmethod
+    def of(cls, settings: SandboxLimits) -> Limits:
+        return cls(**dataclasses.asdict(settings))
 
     def rlimits(self, device: str, isolated: bool) -> dict:
         return {"data": self.memory_mb << 20 if device == "cpu" else None, "cpu": self.cpu_time_s,
@@ -121,29 +120,31 @@ class Sandbox:
         return confine(program, folder, [submission], self.limits.rlimits(device, isolated), isolated)
 
 
-def confine(program: list[str], folder: Path, readable: list[Path], limits: dict, isolated: bool) -> tuple[list[str], dict]:
+def confine(program: list[str], folder: Path, readable: list[Path], limits: dict,
+            isolated: bool) -> tuple[list[str], dict]:
     """``program`` run by the jail (in namespaces when ``isolated``), seeing ``readable`` too."""
     runtime, work = folder / "runtime", folder / "work"
     copy_runtime(runtime)
     work.mkdir(exist_ok=True)
     (folder / "root").mkdir(exist_ok=True)
     passed = {name: value for name, value in os.environ.items() if name.startswith(PASSED_ENVIRONMENT)}
-    env = {**passed, **WORKER_ENVIRONMENT, "PYTHONPATH": str(runtime), "HOME": str(work), "TMPDIR": "/tmp" if isolated else str(work),
-           "MPLCONFIGDIR": str(work / ".matplotlib"), "XDG_CACHE_HOME": str(work / ".cache")}
+    env = {**passed, **WORKER_ENVIRONMENT, "PYTHONPATH": str(runtime), "HOME": str(work),
+           "TMPDIR": "/tmp" if isolated else str(work), "MPLCONFIGDIR": str(work / ".matplotlib"),
+           "XDG_CACHE_HOME": str(work / ".cache")}
     visible = visible_paths()
     spec = {"isolate": isolated, "root": str(folder / "root"), "cwd": str(work), "limits": limits,
             "read_only": visible + [str(runtime)] + [str(p) for p in readable],
             "hidden": installed_kit(visible), "writable": [str(work)]}
-    jail = [sys.executable, "-m", "autograder.jail", json.dumps(spec), "--"]
+    jail = [sys.executable, "-m", "autograder.runtime.jail", json.dumps(spec), "--"]
     return (UNSHARE if isolated else []) + jail + program, env
 
 
 def copy_runtime(runtime: Path) -> None:
-    """Copy the worker's code (``RUNTIME_FILES``) to ``runtime/autograder``."""
+    """Copy the worker's code (``RUNTIME``) to ``runtime/autograder``."""
     package = runtime / "autograder"
     package.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_FILES:
-        shutil.copyfile(paths.ROOT / "autograder" / name, package / name)
+    shutil.copyfile(RUNTIME.parent / "__init__.py", package / "__init__.py")
+    shutil.copytree(RUNTIME, package / "runtime", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
 
 
 def visible_paths() -> list[str]:
@@ -194,7 +195,8 @@ def namespaces_unavailable(device: str) -> str | None:
         return f"namespaces are Linux only (this is {sys.platform})"
     if shutil.which("unshare") is None:
         return "the unshare command (util-linux) is not installed"
-    check = "import torch, sys; sys.exit(0 if %s else 3)" % ("torch.cuda.is_available()" if device == "cuda" else "True")
+    available = "torch.cuda.is_available()" if device == "cuda" else "True"
+    check = f"import torch, sys; sys.exit(0 if {available} else 3)"
     with tempfile.TemporaryDirectory(prefix="lab3-probe-") as scratch:
         argv, env = confine([sys.executable, "-c", check], Path(scratch), [], Limits().rlimits(device, True), True)
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 PROC = Path("/proc")
-WORKER_MODULE = "autograder.worker"
+WORKER_MODULE = "autograder.runtime.worker"
 
 
 def _parent(pid: int) -> Optional[int]:

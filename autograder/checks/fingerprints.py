@@ -6,7 +6,7 @@ several layers have the same shapes (the BatchNorms of a pre-activation bottlene
 models get *probe weights*, which depend only on a layer's shapes (``align._signature``) and the
 position of a tensor in it, so that layers of equal shapes hold equal weights whatever the pairing,
 and a correct submission then computes exactly the reference's function, layer by layer. Run on
-the same input, each layer's output ``fingerprint`` (``autograder.worker``) then names its
+the same input, each layer's output ``fingerprint`` (``autograder.runtime.worker``) then names its
 counterpart: a layer's output depends on where it sits in the data flow.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from autograder.align import LayerCall, _signature, within
-from autograder.worker import fingerprint
+from autograder.checks.align import LayerCall, _signature, within
+from autograder.runtime.worker import fingerprint
 
 Shape = tuple[int, ...]
 TOLERANCE = 1e-4

@@ -72,7 +72,8 @@ class ReferenceWeights:
     @classmethod
     def of(cls, model: nn.Module) -> "ReferenceWeights":
         return cls(dict(model.state_dict(keep_vars=False)), [n for n, _ in model.named_parameters()],
-                   {name: [b for b, _ in module.named_buffers(recurse=False)] for name, module in model.named_modules()},
+                   {name: [b for b, _ in module.named_buffers(recurse=False)]
+                   for name, module in model.named_modules()},
                    fixed_buffers(model))
 
 
@@ -161,7 +162,8 @@ def _reshape(ref_tensors: list[torch.Tensor], student: LayerCall) -> Optional[di
     return out
 
 
-ROLES = {"q": "q", "query": "q", "queries": "q", "k": "k", "key": "k", "keys": "k", "v": "v", "value": "v", "values": "v"}
+ROLES = {"q": "q", "query": "q", "queries": "q", "k": "k", "key": "k", "keys": "k",
+         "v": "v", "value": "v", "values": "v"}
 
 
 def _by_role(group: list[LayerCall]) -> list[LayerCall]:
@@ -190,7 +192,8 @@ def _split(ref_tensors: list[torch.Tensor], students: list[LayerCall]) -> Option
         out = {}
         for index, tensor in enumerate(ref_tensors):
             shapes = [s.params[index][1] for s in group]
-            if any(sh != shapes[0] for sh in shapes) or tensor.shape[0] != k * shapes[0][0] or tuple(tensor.shape[1:]) != shapes[0][1:]:
+            if (any(sh != shapes[0] for sh in shapes) or tensor.shape[0] != k * shapes[0][0]
+                    or tuple(tensor.shape[1:]) != shapes[0][1:]):
                 break
             for student, chunk in zip(group, tensor.chunk(k, dim=0)):
                 out[_full(student, student.params[index][0])] = chunk
@@ -238,7 +241,7 @@ def transplant_candidates(
     """The state dicts ``transplant`` may give: one when the layers run in the same order, or one
     per distinct pairing by shape (``_reordered``) when they do not. Arguments as ``transplant``;
     ``partner``: the pairing to use instead (reference layer i -> student layer partner[i], as
-    ``autograder.fingerprints`` finds it)."""
+    ``autograder.checks.fingerprints`` finds it)."""
     weights = ReferenceWeights.of(reference) if isinstance(reference, nn.Module) else reference
     state = weights.state
     buffers = _buffer_copier(weights, stu_buffers)
@@ -269,8 +272,10 @@ def _with_loose(out: dict, weights: ReferenceWeights, ref_layers: list[LayerCall
     state = weights.state
     out = dict(out)
     covered_ref = {_full(ref, n) for ref in ref_layers for n, _ in ref.params}
-    loose_ref = [(n, state[n]) for n in weights.parameters if n not in covered_ref and not within(n.rpartition(".")[0], ref_skip)]
-    loose_stu = [(n, tuple(s)) for n, s in stu_parameters if n not in out and not within(n.rpartition(".")[0], stu_skip)]
+    loose_ref = [(n, state[n]) for n in weights.parameters
+                 if n not in covered_ref and not within(n.rpartition(".")[0], ref_skip)]
+    loose_stu = [(n, tuple(s)) for n, s in stu_parameters
+                 if n not in out and not within(n.rpartition(".")[0], stu_skip)]
     out.update(_match_loose(loose_ref, loose_stu))
     out.update(_match_fixed_buffers(weights, stu_buffers, out, stu_skip))
     return out

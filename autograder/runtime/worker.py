@@ -1,6 +1,6 @@
 """The worker: imports one submission and answers the grader's requests. Runs untrusted code.
 
-    python -m autograder.worker SUBMISSION_DIR [DEVICE [THREADS]]
+    python -m autograder.runtime.worker SUBMISSION_DIR [DEVICE [THREADS]]
 
 Requests arrive on stdin and replies leave on the original stdout, framed by ``protocol``;
 the submission's own prints go to stderr. This file never imports the reference solutions.
@@ -14,14 +14,7 @@ Request ops (registered in ``OPS``):
 - ``free``: forget a handle.
 - ``train``: train a kept model for a number of steps, continuing its run (the training smoke test).
 
-Values in requests are JSON; these one-key objects stand for other things:
-``{"$tensor": name}`` a payload tensor; ``{"$handle": id, "attr": "a.b"}`` a kept object or one
-of its attributes; ``{"$ref": "module.attr"}`` an attribute of the submission;
-``{"$partial": {"ref": ..., "kwargs": {...}}}`` a partially applied submission attribute;
-``{"$nn": [name, args, kwargs], "weights": prefix}`` a ``torch.nn`` module (``Sequential`` takes
-specs as args) loaded with the payload tensors under ``prefix.``; ``{"$nn_factory": spec}`` a
-callable ``channels -> module`` building that spec;
-``{"$tuple": [...]}`` a tuple.
+Values in requests and replies are JSON, with the tagged objects of ``autograder.runtime.values``.
 """
 from __future__ import annotations
 
@@ -39,9 +32,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from autograder import probes
-from autograder.jail import TASK_LIMIT_VARIABLE, tasks
-from autograder.protocol import ProtocolError, read_message, write_message
+from autograder.runtime import values
+from autograder.runtime.jail import TASK_LIMIT_VARIABLE, tasks
+from autograder.runtime.protocol import ProtocolError, read_message, write_message
 
 LAB_MODULES = ("resnet", "attention", "vit", "gradcam", "profiler")
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,34 +110,16 @@ def _kept(state: WorkerState, name: Any) -> Any:
 
 def _attribute(obj: Any, dotted: str | None) -> Any:
     for part in dotted.split(".") if dotted else ():
-        obj = obj[int(part)] if part.isdigit() and isinstance(obj, (nn.Sequential, nn.ModuleList, list, tuple)) else getattr(obj, part)
+        obj = (obj[int(part)] if part.isdigit() and isinstance(obj, (nn.Sequential, nn.ModuleList, list, tuple))
+               else getattr(obj, part))
     return obj
 
 
-SUBMISSION_CLASS = "submission:"
-"""Spec names starting with this build the submission's class, e.g. ``submission:resnet.BasicBlock``."""
-
-
 def _build_nn(spec: list, state: WorkerState, tensors: dict) -> nn.Module:
-    if not (isinstance(spec, list) and 1 <= len(spec) <= 3 and isinstance(spec[0], str)):
-        raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
-    name, args, kwargs = spec[0], spec[1] if len(spec) > 1 else [], spec[2] if len(spec) > 2 else {}
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise RequestError(f"a torch.nn spec is [name, args, kwargs], got {spec!r}"[:300])
-    if name.startswith(SUBMISSION_CLASS):  # one of the submission's own classes inside a torch model
-        cls = state.ref(name[len(SUBMISSION_CLASS):])
-        return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
-    if name.startswith(probes.PREFIX):
-        cls = probes.PROBES.get(name[len(probes.PREFIX):])
-        if cls is None:
-            raise RequestError(f"no probe module {name!r}")
-        return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
-    cls = getattr(nn, name, None) if not name.startswith("_") else None
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise RequestError(f"torch.nn has no module {name!r}")
-    if name == "Sequential":
-        return nn.Sequential(*[_build_nn(child, state, tensors) for child in args])
-    return cls(*decode(args, state, tensors), **decode(kwargs, state, tensors))
+    try:
+        return values.build_nn(spec, lambda given: decode(given, state, tensors), state.ref)
+    except values.SpecError as error:
+        raise RequestError(str(error)) from None
 
 
 def _provided(module: nn.Module, weights: str | None, state: WorkerState, tensors: dict) -> nn.Module:
@@ -160,33 +135,33 @@ def _provided(module: nn.Module, weights: str | None, state: WorkerState, tensor
 
 
 def decode(value: Any, state: WorkerState, tensors: dict[str, torch.Tensor]) -> Any:
-    """Turn a request value into Python objects (see the module docstring)."""
+    """Turn a request value into Python objects (the tags of ``autograder.runtime.values``)."""
     if isinstance(value, list):
         return [decode(item, state, tensors) for item in value]
     if not isinstance(value, dict):
         return value
-    if len(value) >= 1 and next(iter(value)).startswith("$"):
-        key = next(iter(value))
-        if key == "$tensor":
-            if value["$tensor"] not in tensors:
-                raise RequestError(f"no tensor {value['$tensor']!r} in the request's payload")
-            return tensors[value["$tensor"]].to(state.device)
-        if key == "$handle":
-            return _attribute(_kept(state, value["$handle"]), value.get("attr"))
-        if key == "$ref":
-            return state.ref(value["$ref"])
-        if key == "$partial":
-            spec = value["$partial"]
-            return functools.partial(state.ref(spec["ref"]), **decode(spec.get("kwargs", {}), state, tensors))
-        if key == "$nn":
-            return _provided(_build_nn(value["$nn"], state, tensors), value.get("weights"), state, tensors)
-        if key == "$nn_factory":
-            spec = value["$nn_factory"]
-            return lambda channels: _provided(_build_nn(spec, state, tensors), None, state, tensors)
-        if key == "$tuple":
-            return tuple(decode(value["$tuple"], state, tensors))
-        raise RequestError(f"unknown value tag {key!r}")
-    return {k: decode(v, state, tensors) for k, v in value.items()}
+    tag = values.tag(value)
+    if tag is None:
+        return {k: decode(v, state, tensors) for k, v in value.items()}
+    if tag == values.TENSOR:
+        if value[tag] not in tensors:
+            raise RequestError(f"no tensor {value[tag]!r} in the request's payload")
+        return tensors[value[tag]].to(state.device)
+    if tag == values.HANDLE:
+        return _attribute(_kept(state, value[tag]), value.get("attr"))
+    if tag == values.REF:
+        return state.ref(value[tag])
+    if tag == values.PARTIAL:
+        spec = value[tag]
+        return functools.partial(state.ref(spec["ref"]), **decode(spec.get("kwargs", {}), state, tensors))
+    if tag == values.NN:
+        return _provided(_build_nn(value[tag], state, tensors), value.get("weights"), state, tensors)
+    if tag == values.NN_FACTORY:
+        spec = value[tag]
+        return lambda channels: _provided(_build_nn(spec, state, tensors), None, state, tensors)
+    if tag == values.TUPLE:
+        return tuple(decode(value[tag], state, tensors))
+    raise RequestError(f"unknown value tag {tag!r}")
 
 
 def encode(value: Any, out: dict[str, torch.Tensor], prefix: str = "out") -> Any:
@@ -194,7 +169,7 @@ def encode(value: Any, out: dict[str, torch.Tensor], prefix: str = "out") -> Any
     if isinstance(value, torch.Tensor):
         name = f"{prefix}.{len(out)}"
         out[name] = value.detach()
-        return {"$tensor": name}
+        return values.tensor(name)
     if isinstance(value, (list, tuple)):
         return [encode(item, out, prefix) for item in value]
     if isinstance(value, dict):
@@ -204,9 +179,9 @@ def encode(value: Any, out: dict[str, torch.Tensor], prefix: str = "out") -> Any
     if isinstance(value, torch.Size):
         return list(value)
     try:
-        return float(value) if not isinstance(value, nn.Module) else {"$object": type(value).__name__}
+        return float(value) if not isinstance(value, nn.Module) else values.opaque(value)
     except (TypeError, ValueError):
-        return {"$object": type(value).__name__}
+        return values.opaque(value)
 
 
 def describe(obj: Any, provided: dict[int, nn.Module]) -> dict:
@@ -245,7 +220,8 @@ def op_load(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     saved = module.state_dict().keys()
     buffers = dict(module.named_buffers())
     unsaved = {k: v for k, v in tensors.items() if k in buffers and k not in saved}  # registered with persistent=False
-    result = module.load_state_dict({k: v for k, v in tensors.items() if k not in unsaved}, strict=request.get("strict", True))
+    result = module.load_state_dict({k: v for k, v in tensors.items() if k not in unsaved},
+                                    strict=request.get("strict", True))
     with torch.no_grad():
         for name, value in unsaved.items():
             buffers[name].copy_(value)
@@ -276,7 +252,8 @@ class Tracer:
     def __init__(self, module: nn.Module) -> None:
         self.calls: list[dict] = []
         self._handles = [
-            sub.register_forward_hook(functools.partial(self._record, name)) for name, sub in module.named_modules() if name
+            sub.register_forward_hook(functools.partial(self._record, name))
+            for name, sub in module.named_modules() if name
         ]
 
     def _record(self, name: str, module: nn.Module, inputs, output) -> None:
@@ -285,7 +262,8 @@ class Tracer:
         first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
         self.calls.append({"name": name, "type": type(module).__module__ + "." + type(module).__qualname__,
                            "params": params, "output_shape": shape,
-                           "input_ptr": first.data_ptr() if first is not None else 0, "output_print": fingerprint(output)})
+                           "input_ptr": first.data_ptr() if first is not None else 0,
+                           "output_print": fingerprint(output)})
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -335,18 +313,11 @@ def op_call(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dic
     return reply, out
 
 
-def _flat_tensors(value: Any) -> list[torch.Tensor]:
-    """The tensors of a result, nested lists and tuples flattened in order (as the grader numbers them)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _flat_tensors(item)]
-    return []
-
-
 def _gradients(result, tensors, grad_inputs, model, out) -> dict:
-    """Gradients of sum(output_i * upstream_i); None where no gradient reaches."""
-    outputs = _flat_tensors(result)
+    """Gradients of sum(output_i * upstream_i) with respect to the inputs ``grad_inputs`` (into ``out``),
+    and the names of the inputs and of ``model``'s parameters that no gradient reaches (the grader
+    needs no parameter's gradient itself: ``missing`` is all it reads of them)."""
+    outputs = values.flat_tensors(result)
     total = sum((o * tensors[f"upstream.{i}"]).sum() for i, o in enumerate(outputs) if f"upstream.{i}" in tensors)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad] if model is not None else []
     wrt = [tensors[name] for name in grad_inputs] + [p for _, p in params]
@@ -361,7 +332,7 @@ def _gradients(result, tensors, grad_inputs, model, out) -> dict:
     for name, grad in zip(names, grads):
         if grad is None:
             missing.append(name)
-        else:
+        elif name.startswith("grad.input."):
             out[name] = grad
     return {"missing": missing}
 

@@ -76,7 +76,8 @@ def measure(spec: ModelSpec) -> ModelRow:
         output = model(torch.zeros(1, *spec.input_size))
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     flops = ModelProfiler(model, "cpu").measure_flops(spec.input_size)
-    return ModelRow(spec.name, (1, *spec.input_size), tuple(output.shape), parameters, flops, time.perf_counter() - start)
+    return ModelRow(spec.name, (1, *spec.input_size), tuple(output.shape), parameters, flops,
+                    time.perf_counter() - start)
 
 
 HEADERS = ("model", "input", "output", "parameters", "GFLOPs")

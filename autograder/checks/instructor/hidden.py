@@ -7,6 +7,7 @@ refuses a rubric that shows one of these before the due date, or hides a check r
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,10 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from autograder import meter, paths
-from autograder.client import Worker
-from autograder.i18n import N_, _
-
+from autograder import paths
 from autograder.checks import slides
 from autograder.checks.common import (
     Case,
@@ -34,8 +32,12 @@ from autograder.checks.common import (
 )
 from autograder.checks.registry import Registry
 from autograder.checks.resnet import BLOCKS, BlockKind, block_case
-from autograder.checks.vit import BLOCK_SLIDE, MHA_SLIDE, VIT_NUMERIC, VIT_SLIDE, VIT_USES
-from autograder.remote import Session, handle, ref
+from autograder.checks.vit import VIT_NUMERIC, VIT_SLIDE, VIT_USES
+from autograder.engine import meter
+from autograder.engine.client import Worker
+from autograder.engine.remote import Session
+from autograder.i18n import N_, _
+from autograder.runtime.values import handle, ref, tensor
 
 registry = Registry()
 
@@ -85,24 +87,35 @@ def attention_case(kind: BlockKind) -> Case:
     return block_case(kind, 2, 4, 6, 2, 7, attention=TANH_ATTENTION)
 
 
-def _register_after_due_date_checks(key: str, kind: BlockKind) -> None:
-    component = kind.target.split(".")[1]
-
-    @registry.check(f"part1.{key}.skip_path", "resnet", component, slides.GRADIENT_FLOW,
-                    uses=(f"part1.{key}.numerics",))
-    def skip_path(session: Session, rule) -> Outcome:
-        return check_skip_path(session, kind, rule)
-
-    placement = (f"{key}.attention_after_addition",)
-
-    @registry.check(f"part1.{key}.attention_placement", "resnet", component, slides.SE_IN_RESNET,
-                    uses=(f"part1.{key}.numerics",), alternatives=placement)
-    def attention_placement(session: Session, rule) -> Outcome:
-        return check_numerics(session, attention_case(kind), rule.tolerance, placement)
+def skip_path(key: str, session: Session, rule) -> Outcome:
+    return check_skip_path(session, BLOCKS[key], rule)
 
 
-for _key, _kind in BLOCKS.items():
-    _register_after_due_date_checks(_key, _kind)
+def attention_placement(key: str, session: Session, rule) -> Outcome:
+    return check_numerics(session, attention_case(BLOCKS[key]), rule.tolerance, (f"{key}.attention_after_addition",))
+
+
+def register_after_due_date_check(check_id: str, run, slide: str, alternatives: tuple[str, ...] = ()) -> None:
+    """Register ``run(block key, session, rule)`` for the block its id names (``part1.<key>.<what>``),
+    which uses the block's numerics."""
+    key = check_id.split(".")[1]
+    component = BLOCKS[key].target.split(".")[1]
+    registry.check(check_id, "resnet", component, slide, (f"part1.{key}.numerics",), alternatives)(
+        functools.partial(run, key))
+
+
+register_after_due_date_check("part1.basic_block.skip_path", skip_path, slides.GRADIENT_FLOW)
+register_after_due_date_check("part1.bottleneck.skip_path", skip_path, slides.GRADIENT_FLOW)
+register_after_due_date_check("part1.preact_basic.skip_path", skip_path, slides.GRADIENT_FLOW)
+register_after_due_date_check("part1.preact_bottleneck.skip_path", skip_path, slides.GRADIENT_FLOW)
+register_after_due_date_check("part1.basic_block.attention_placement", attention_placement, slides.SE_IN_RESNET,
+                              ("basic_block.attention_after_addition",))
+register_after_due_date_check("part1.bottleneck.attention_placement", attention_placement, slides.SE_IN_RESNET,
+                              ("bottleneck.attention_after_addition",))
+register_after_due_date_check("part1.preact_basic.attention_placement", attention_placement, slides.SE_IN_RESNET,
+                              ("preact_basic.attention_after_addition",))
+register_after_due_date_check("part1.preact_bottleneck.attention_placement", attention_placement, slides.SE_IN_RESNET,
+                              ("preact_bottleneck.attention_after_addition",))
 
 
 def _resnet_with(attention: str) -> Case:
@@ -230,7 +243,7 @@ def _cost_side(session: Session, worker, kwargs: dict, workload: Workload) -> Si
 def _timed_cost_run(side: Side, x: torch.Tensor, upstream: torch.Tensor) -> None:
     side.memory.reset()
     start = time.perf_counter()
-    side.session.call(handle("cost"), {"x0": x}, args=[{"$tensor": "x0"}], kwargs=side.kwargs, model="cost",
+    side.session.call(handle("cost"), {"x0": x}, args=[tensor("x0")], kwargs=side.kwargs, model="cost",
                       mode="train", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
     side.seconds.append(time.perf_counter() - start)
     if len(side.seconds) == 1:  # the first run, in a fresh process: its peak is the request's own
@@ -262,7 +275,8 @@ def check_efficiency(session: Session, key: str) -> Outcome:
     label = _("{call} forward and backward on {shape}").format(
         call=f"{workload.target.split('.')[1]}{workload.args}", shape=workload.input_shape)
     if time_ratio <= TIME_LIMIT and memory_ratio <= MEMORY_LIMIT:
-        return passed(_("{label}: within {time_limit}x the reference's time and {memory_limit}x its peak memory").format(
+        return passed(_("{label}: within {time_limit}x the reference's time "
+                        "and {memory_limit}x its peak memory").format(
             label=label, time_limit=f"{TIME_LIMIT:g}", memory_limit=f"{MEMORY_LIMIT:g}"))
     return failed(_("{label}: {time}x the reference's time (at most {time_limit}x) and {memory}x its peak memory "
                     "(at most {memory_limit}x); the usual causes: {causes}").format(

@@ -1,8 +1,8 @@
 """Confine this process, then become the worker: resource limits, and a private view of the files.
 
-    python -m autograder.jail SPEC_JSON -- PROGRAM ARGS...
+    python -m autograder.runtime.jail SPEC_JSON -- PROGRAM ARGS...
 
-Run by the grader (``autograder.sandbox``), either directly (limits only) or in fresh Linux
+Run by the grader (``autograder.engine.sandbox``), either directly (limits only) or in fresh Linux
 namespaces made by ``unshare --user --map-root-user --net --pid --mount``. In namespaces, with
 ``"isolate": true``, it forks the namespace's init, which builds a new root on a tmpfs holding
 only the paths the worker needs (the system, Python and its packages, the worker's code, the
@@ -16,7 +16,8 @@ SPEC_JSON: ``{"isolate": bool, "root": mount point for the new root, "read_only"
 "hidden": [folders inside those, shown empty], "writable": [paths], "cwd": path,
 "limits": {"data": bytes, "cpu": s, "fsize": bytes, "nproc": n}}`` (a limit left out or null is
 not set). The init also counts the namespace's processes and threads and stops the worker when
-there are more than ``nproc``: RLIMIT_NPROC does not bind a grader run as root. This file imports only the standard library: it runs
+there are more than ``nproc``: RLIMIT_NPROC does not bind a grader run as root. This file imports
+only the standard library: it runs
 before the worker, from a copy of the kit's code.
 """
 from __future__ import annotations
@@ -45,7 +46,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = (lambda text: text.encode() if text is not None else None)
+    def encode(text: str | None) -> bytes | None:
+        return text.encode() if text is not None else None
+
     if _libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"mount {source or ''} on {target}: {os.strerror(error)}")
@@ -178,7 +181,8 @@ def run_isolated(spec: dict, program: list[str]) -> None:
             os._exit(0)
         if pid == 0:  # nothing to reap: check the count, then wait a little
             if limit and tasks() > limit + 1:  # the init itself is one of them
-                os.write(2, f"sandbox: the worker ran more than {limit} processes and threads; it was stopped\n".encode())
+                os.write(2, (f"sandbox: the worker ran more than {limit} processes and threads; "
+                             "it was stopped\n").encode())
                 os.kill(worker, signal.SIGKILL)
             time.sleep(WATCH_INTERVAL_S)
 
@@ -197,7 +201,7 @@ def tasks() -> int:
 
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
-        sys.exit("usage: python -m autograder.jail SPEC_JSON -- PROGRAM ARGS...")
+        sys.exit("usage: python -m autograder.runtime.jail SPEC_JSON -- PROGRAM ARGS...")
     spec, program = json.loads(argv[1]), argv[3:]
     if spec.get("isolate"):
         run_isolated(spec, program)
