@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from autograder import paths
 from autograder.__main__ import main
 from autograder.tools.model_table import MODELS
@@ -13,6 +15,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=paths.ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_models_table_lists_every_model_with_measured_figures():
     """`python -m autograder models` prints one row per model with torchvision's parameter counts."""
     result = run_cli("models")

@@ -202,32 +202,6 @@ def _split(ref_tensors: list[torch.Tensor], students: list[LayerCall]) -> Option
     return None
 
 
-def transplant(
-    reference: nn.Module | ReferenceWeights,
-    ref_layers: list[LayerCall],
-    stu_layers: list[LayerCall],
-    stu_parameters: list[tuple[str, Shape]],
-    stu_buffers: list[tuple[str, Shape]],
-    ref_skip: tuple[str, ...] = (),
-    stu_skip: tuple[str, ...] = (),
-) -> dict[str, torch.Tensor]:
-    """A state dict, in the submission's names, holding the reference's weights: the first of
-    ``transplant_candidates``.
-
-    Args:
-        reference: the reference module, or its weights as data.
-        ref_layers / stu_layers: the layers owning parameters, in the order they first ran.
-        stu_parameters / stu_buffers: every (name, shape) of the student's module, as the worker
-            describes it.
-        ref_skip / stu_skip: modules passed in by the grader, which already hold the same
-            weights on both sides.
-
-    Raises:
-        AlignmentError: naming the first pair of layers that differ.
-    """
-    return transplant_candidates(reference, ref_layers, stu_layers, stu_parameters, stu_buffers, ref_skip, stu_skip)[0]
-
-
 def transplant_candidates(
     reference: nn.Module | ReferenceWeights,
     ref_layers: list[LayerCall],
@@ -238,10 +212,22 @@ def transplant_candidates(
     stu_skip: tuple[str, ...] = (),
     partner: Optional[list[int]] = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """The state dicts ``transplant`` may give: one when the layers run in the same order, or one
-    per distinct pairing by shape (``_reordered``) when they do not. Arguments as ``transplant``;
-    ``partner``: the pairing to use instead (reference layer i -> student layer partner[i], as
-    ``autograder.checks.fingerprints`` finds it)."""
+    """State dicts, in the submission's names, holding the reference's weights: one when the layers
+    run in the same order, or one per distinct pairing by shape (``_reordered``) when they do not.
+
+    Args:
+        reference: the reference module, or its weights as data.
+        ref_layers / stu_layers: the layers owning parameters, in the order they first ran.
+        stu_parameters / stu_buffers: every (name, shape) of the student's module, as the worker
+            describes it.
+        ref_skip / stu_skip: modules passed in by the grader, which already hold the same
+            weights on both sides.
+        partner: the pairing to use instead (reference layer i -> student layer partner[i], as
+            ``autograder.checks.fingerprints`` finds it).
+
+    Raises:
+        AlignmentError: naming the first pair of layers that differ.
+    """
     weights = ReferenceWeights.of(reference) if isinstance(reference, nn.Module) else reference
     state = weights.state
     buffers = _buffer_copier(weights, stu_buffers)

@@ -104,29 +104,23 @@ def block_gradients(key: str, session: Session, rule) -> Outcome:
     return all_of([check_gradients(session, case, rule.tolerance) for case in numeric_cases(BLOCKS[key])])
 
 
-def register_block_check(check_id: str, run, uses: tuple[str, ...] = (), alternatives: tuple[str, ...] = ()) -> None:
-    """Register ``run(block key, session, rule)`` for the block its id names (``part1.<key>.<what>``)."""
-    key = check_id.split(".")[1]
-    component = BLOCKS[key].target.split(".")[1]
-    registry.check(check_id, "resnet", component, BLOCKS[key].slide, uses, alternatives)(functools.partial(run, key))
-
-
-register_block_check("part1.basic_block.shapes", block_shapes)
-register_block_check("part1.basic_block.parameters", block_parameters)
-register_block_check("part1.basic_block.numerics", block_numerics, alternatives=VARIANTS["basic_block"])
-register_block_check("part1.basic_block.gradients", block_gradients, uses=("part1.basic_block.numerics",))
-register_block_check("part1.bottleneck.shapes", block_shapes)
-register_block_check("part1.bottleneck.parameters", block_parameters)
-register_block_check("part1.bottleneck.numerics", block_numerics, alternatives=VARIANTS["bottleneck"])
-register_block_check("part1.bottleneck.gradients", block_gradients, uses=("part1.bottleneck.numerics",))
-register_block_check("part1.preact_basic.shapes", block_shapes)
-register_block_check("part1.preact_basic.parameters", block_parameters)
-register_block_check("part1.preact_basic.numerics", block_numerics, alternatives=VARIANTS["preact_basic"])
-register_block_check("part1.preact_basic.gradients", block_gradients, uses=("part1.preact_basic.numerics",))
-register_block_check("part1.preact_bottleneck.shapes", block_shapes)
-register_block_check("part1.preact_bottleneck.parameters", block_parameters)
-register_block_check("part1.preact_bottleneck.numerics", block_numerics, alternatives=VARIANTS["preact_bottleneck"])
-register_block_check("part1.preact_bottleneck.gradients", block_gradients, uses=("part1.preact_bottleneck.numerics",))
+BLOCK_CHECKS = {  # block key: the ids of its shapes, parameters, numerics and gradients checks
+    "basic_block": ("part1.basic_block.shapes", "part1.basic_block.parameters", "part1.basic_block.numerics",
+                    "part1.basic_block.gradients"),
+    "bottleneck": ("part1.bottleneck.shapes", "part1.bottleneck.parameters", "part1.bottleneck.numerics",
+                   "part1.bottleneck.gradients"),
+    "preact_basic": ("part1.preact_basic.shapes", "part1.preact_basic.parameters", "part1.preact_basic.numerics",
+                     "part1.preact_basic.gradients"),
+    "preact_bottleneck": ("part1.preact_bottleneck.shapes", "part1.preact_bottleneck.parameters",
+                          "part1.preact_bottleneck.numerics", "part1.preact_bottleneck.gradients"),
+}
+for _key, (_shapes, _parameters, _numerics, _gradients) in BLOCK_CHECKS.items():
+    _component = BLOCKS[_key].target.split(".")[1]
+    for _id, _run, _uses, _alternatives in ((_shapes, block_shapes, (), ()), (_parameters, block_parameters, (), ()),
+                                            (_numerics, block_numerics, (), VARIANTS[_key]),
+                                            (_gradients, block_gradients, (_numerics,), ())):
+        registry.check(_id, "resnet", _component, BLOCKS[_key].slide, _uses, _alternatives)(
+            functools.partial(_run, _key))
 
 
 TORCHVISION_COUNTS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160}
@@ -160,8 +154,7 @@ def resnet_shapes(session: Session, rule) -> Outcome:
     return check_output_shapes(session, NETWORK_CASES)
 
 
-BLOCK_NUMERICS = ("part1.basic_block.numerics", "part1.bottleneck.numerics", "part1.preact_basic.numerics",
-                  "part1.preact_bottleneck.numerics")
+BLOCK_NUMERICS = tuple(ids[2] for ids in BLOCK_CHECKS.values())
 
 
 @registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE, uses=BLOCK_NUMERICS)

@@ -147,6 +147,7 @@ def released_notebook(source: Path, target: Path, kit_url: str = "", language: s
     """What ``nbgrader generate_assignment`` makes of ``source``: solutions and hidden tests
     removed, in a throwaway course folder; ``kit_url`` set in the first cell that asks for it, the
     markdown in ``language`` (nbgrader checksums graded cells only, never plain markdown)."""
+    import nbformat
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -169,16 +170,14 @@ def released_notebook(source: Path, target: Path, kit_url: str = "", language: s
         if not result.get("success") or not made.is_file():
             log = "\n".join(str(result.get("log") or "").splitlines()[-15:])
             raise ReleaseError(f"nbgrader could not release {source}:\n{log}")
-        _copy(made, target)
+        data = nbformat.read(made, as_version=4)
     if kit_url:
-        _set_kit_url(target, kit_url)
+        _set_kit_url(data, kit_url, source)
     if language != "en":
-        import nbformat
-
-        data = nbformat.read(target, as_version=4)
         with speaking(language):
             translate_markdown(data, _)
-        nbformat.write(data, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(data, target)
 
 
 def with_language(rubric_text: str, language: str) -> str:
@@ -188,12 +187,9 @@ def with_language(rubric_text: str, language: str) -> str:
     return re.sub(r"^(code_points:.*)$", rf"\1\nlanguage: {language}", rubric_text, count=1, flags=re.M)
 
 
-def _set_kit_url(notebook: Path, url: str) -> None:
-    import nbformat
-
-    data = nbformat.read(notebook, as_version=4)
+def _set_kit_url(data, url: str, source: Path) -> None:
+    """Set ``KIT_URL`` in the first code cell of the notebook ``data`` (read from ``source``) that asks for it."""
     cell = next((c for c in data.cells if c.cell_type == "code" and KIT_URL_LINE.search(c.source)), None)
     if cell is None:
-        raise ReleaseError(f"{notebook}: no cell sets KIT_URL, so --kit-url has nowhere to go")
+        raise ReleaseError(f"{source}: no cell sets KIT_URL, so --kit-url has nowhere to go")
     cell.source = KIT_URL_LINE.sub(lambda m: f"KIT_URL = {url!r}", cell.source, count=1)
-    nbformat.write(data, notebook)

@@ -2,7 +2,7 @@
 
 Each test builds a small reference and an equivalent "student" model locally, lists their layers
 the way grading does (forward hooks on the reference, the worker's Tracer on the student), calls
-``transplant``, loads the result into the student and compares outputs.
+``transplant_candidates``, loads the result into the student and compares outputs.
 """
 from __future__ import annotations
 
@@ -12,8 +12,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks import fingerprints
-from autograder.checks.align import AlignmentError, reference_calls, student_calls, transplant, transplant_candidates
+from autograder.checks.align import AlignmentError, reference_calls, student_calls, transplant_candidates
 from autograder.runtime.worker import Tracer
+
+
+def first_transplant(*args) -> dict:
+    """The state dict grading uses first (``transplant_candidates``' first)."""
+    return transplant_candidates(*args)[0]
+
+
+def parameters(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    return [(n, tuple(p.shape)) for n, p in module.named_parameters()]
 
 
 def layers(reference: nn.Module, student: nn.Module, x: torch.Tensor, ref_skip=(), stu_skip=()):
@@ -30,7 +39,7 @@ def layers(reference: nn.Module, student: nn.Module, x: torch.Tensor, ref_skip=(
 def move(reference: nn.Module, student: nn.Module, x: torch.Tensor, ref_skip=(), stu_skip=()) -> dict:
     """Transplant the reference's weights into ``student`` (strictly: every key must fit); the state."""
     ref_layers, stu_layers = layers(reference, student, x, ref_skip, stu_skip)
-    state = transplant(reference, ref_layers, stu_layers,
+    state = first_transplant(reference, ref_layers, stu_layers,
                        [(n, tuple(p.shape)) for n, p in student.named_parameters()],
                        [(n, tuple(b.shape)) for n, b in student.named_buffers()], ref_skip, stu_skip)
     student.load_state_dict(state, strict=not (ref_skip or stu_skip))
@@ -253,11 +262,11 @@ def test_loose_parameters_that_do_not_pair_up_are_an_alignment_error():
     stu_layers = student_calls([{"name": "norm", "type": "torch.nn.modules.normalization.LayerNorm",
                                  "params": [["weight", [D]], ["bias", [D]]]}])
     with pytest.raises(AlignmentError, match=r"no parameter of shape \(1, 4, 8\) for the reference's pos_embed"):
-        transplant(reference, ref_layers, stu_layers, [(n, tuple(p.shape)) for n, p in student.named_parameters()], [])
+        first_transplant(reference, ref_layers, stu_layers, parameters(student), [])
     del student.pos_embed  # one parameter fewer
     with pytest.raises(AlignmentError, match=r"parameters outside layers differ: reference has cls_token \(1, 1, 8\), "
                                              r"pos_embed \(1, 4, 8\); yours has cls_token \(1, 1, 8\)"):
-        transplant(reference, ref_layers, stu_layers, [(n, tuple(p.shape)) for n, p in student.named_parameters()], [])
+        first_transplant(reference, ref_layers, stu_layers, parameters(student), [])
 
 
 # -- layers that do not match -----------------------------------------------------------------------

@@ -52,6 +52,7 @@ def test_shards_split_the_class_without_overlap():
             Shard.parse(bad)
 
 
+@pytest.mark.slow
 def test_batch_grades_each_submission_once_and_resumes(classroom, tmp_path, monkeypatch):
     """A second run grades nothing; deleting one result regrades only that one; the gradebook is the same."""
     monkeypatch.setattr("autograder.batch.ProcessPoolExecutor", _InlineExecutor)
@@ -73,6 +74,7 @@ def test_batch_grades_each_submission_once_and_resumes(classroom, tmp_path, monk
     assert "attention.py not found" in carol["tests"][0]["output"]
 
 
+@pytest.mark.slow
 def test_cli_batch_writes_a_gradebook_and_refuses_bad_input(tmp_path, capsys):
     """`python -m autograder batch` with the real rubric, --jobs 2 and a shard; exit 2 for bad input."""
     folder = tmp_path / "class"
@@ -88,6 +90,7 @@ def test_cli_batch_writes_a_gradebook_and_refuses_bad_input(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_notebooks_are_graded_beside_folders_under_ids_that_do_not_clash(classroom, tmp_path, monkeypatch):
     """dave.ipynb -> id dave; alice.ipynb next to the folder alice -> id alice.ipynb; other files are skipped."""
     monkeypatch.setattr("autograder.batch.ProcessPoolExecutor", _InlineExecutor)
@@ -109,12 +112,14 @@ def test_notebooks_are_graded_beside_folders_under_ids_that_do_not_clash(classro
     assert "Sandbox:" in broken["output"]
 
 
+@pytest.mark.slow
 def test_a_batch_killed_with_sigkill_resumes_to_the_same_gradebook(tmp_path):
     """kill -9 once the first grade is written; no partial results file is left, and the rerun
     grades only what is missing, to the gradebook of an uninterrupted run."""
     folder = tmp_path / "class"
-    for name in ("ann", "ben", "cid", "dee"):
-        shutil.copytree(paths.SKELETONS, folder / name)
+    for name in ("ann", "ben", "cid"):  # attention.py alone: every other check fails at once, a grade takes seconds
+        (folder / name).mkdir(parents=True)
+        shutil.copyfile(paths.SOLUTIONS / "attention.py", folder / name / "attention.py")
     command = [sys.executable, "-m", "autograder", "batch", str(folder), "--device", "cpu", "--out"]
     interrupted = subprocess.Popen(command + [str(tmp_path / "out")], cwd=paths.ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -124,12 +129,12 @@ def test_a_batch_killed_with_sigkill_resumes_to_the_same_gradebook(tmp_path):
     os.killpg(interrupted.pid, signal.SIGKILL)
     interrupted.wait()
     written = list((tmp_path / "out").glob("*/results.json"))
-    assert 1 <= len(written) < 4
+    assert 1 <= len(written) < 3
     for path in written:
         assert json.loads(path.read_text())["max_score"] == 60
     resumed = subprocess.run(command + [str(tmp_path / "out")], cwd=paths.ROOT, capture_output=True, text=True,
                              timeout=300)
-    assert f"{len(written)} already graded, {4 - len(written)} to grade" in resumed.stdout
+    assert f"{len(written)} already graded, {3 - len(written)} to grade" in resumed.stdout
     whole = subprocess.run(command + [str(tmp_path / "whole")], cwd=paths.ROOT, capture_output=True, text=True,
                            timeout=300)
     assert whole.returncode == resumed.returncode == 0

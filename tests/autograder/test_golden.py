@@ -43,6 +43,7 @@ def fresh(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_the_committed_golden_files_equal_a_fresh_recording(fresh):
     assert compare(fresh, paths.GOLDEN, RUBRIC) == []
     assert sorted(p.stem for p in paths.GOLDEN.glob("*.pt")) == sorted(VISIBLE.checks)
@@ -55,6 +56,7 @@ def test_golden_files_are_small_and_hold_no_hidden_check():
     assert hidden and not any(golden.golden_path(c).exists() for c in hidden)
 
 
+@pytest.mark.slow
 def test_a_changed_missing_or_extra_golden_file_is_reported(fresh, tmp_path):
     kept = tmp_path / "golden"
     shutil.copytree(fresh, kept)
@@ -69,20 +71,6 @@ def test_a_changed_missing_or_extra_golden_file_is_reported(fresh, tmp_path):
     assert "part3.mha.shapes.pt: missing" in problems
     assert "part9.unknown.pt: no check of the rubric records it" in problems
     assert len(problems) == 3
-
-
-def _comparable(graded) -> list[tuple]:
-    """(id, score, feedback) of every result: grades depend on the code alone, never on the time a
-    check took (the training checks count steps), so nothing needs masking."""
-    return [(r.id, r.score, r.output) for r in graded.results]
-
-
-def test_replayed_values_grade_exactly_as_the_live_reference():
-    submission = paths.ROOT / "examples" / "submission"
-    live = grade(submission, VISIBLE, "cpu", sandbox="off", reference="live")
-    replayed = grade(submission, VISIBLE, "cpu", sandbox="off", reference="replay")
-    assert _comparable(replayed) == _comparable(live)
-    assert 0 < sum(r.score for r in live.results) < sum(r.max_score for r in live.results)  # both paths taken
 
 
 def test_a_value_missing_from_the_golden_files_scores_zero_and_says_why(tmp_path):

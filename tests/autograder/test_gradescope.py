@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,18 +84,23 @@ def test_requirements_cover_every_package_the_grader_imports(package):
                 imported.add(node.module.split(".")[0])
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name not in PACKAGES
                    and name != "_notebook"}  # the module the notebook grader generates
-    required = {line.split("==")[0] for line in REQUIREMENTS}
+    required = {re.split(r"[=<>!~ ]", line)[0] for line in REQUIREMENTS}
     assert {IMPORT_NAMES.get(name, name) for name in third_party} <= required, third_party
 
 
 def test_a_submission_graded_in_a_gradescope_layout(package, tmp_path):
-    """The example submission uploaded as a zip of its folder (so its files sit one folder down)."""
+    """A submission uploaded as a zip of its folder (so its files sit one folder down): the skeletons
+    with attention.py finished, which pass exactly the checks of attention.py (the whole rubric runs;
+    the example submission's full grading is tests/test_example_submission.py's)."""
     root = install(package, tmp_path / "autograder")
-    shutil.copytree(paths.ROOT / "examples" / "submission", root / "submission" / "lab3",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(paths.SKELETONS, root / "submission" / "lab3", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(paths.SOLUTIONS / "attention.py", root / "submission" / "lab3" / "attention.py")
     results = run_autograder(root)
-    assert (results["score"], results["max_score"]) == (54.0, 60.0)
     assert len(results["tests"]) == len(CHECKS) + 1 and "Sandbox:" in results["output"]  # and the clean-code report
+    passed = {test["name"] for test in results["tests"] if test["score"] == test["max_score"] > 0}
+    assert passed == {check_id for check_id, spec in CHECKS.items() if spec.module == "attention"}
+    assert results["max_score"] == 60.0 and results["score"] == sum(
+        test["score"] for test in results["tests"] if test["name"] in passed) > 0
 
 
 def test_an_upload_without_lab_files_gets_a_results_file_saying_so(package, tmp_path):

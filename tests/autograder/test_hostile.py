@@ -47,6 +47,8 @@ from autograder.engine.sandbox import namespaces_unavailable
 from autograder.grade import STYLE_ID, grade
 from autograder.rubric import Rubric, load_rubric
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 RESNET_CHECKS = ("part1.basic_block.shapes", "part1.basic_block.numerics")
 ATTENTION_CHECKS = ("part2.se.shapes", "part2.se.gate")
 RESNET_TIMEOUT_S = 8.0

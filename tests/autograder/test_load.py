@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from autograder import paths
 
 CHECKS = ("part4.training.resnet", "part4.training.vit", "part4.profiler.latency", "part4.profiler.training")
@@ -57,6 +59,8 @@ def comparable(data: dict) -> list[tuple]:
     return [(test["name"], test["score"], test["output"]) for test in data["tests"]]
 
 
+@pytest.mark.alone
+@pytest.mark.slow
 def test_two_gradings_at_once_grade_exactly_as_one_alone(tmp_path):
     alone = finish(start(tmp_path / "alone.json"), tmp_path / "alone.json")
     began = time.monotonic()

@@ -149,9 +149,9 @@ def test_the_bundle_has_no_near_solution_code(bundle, tmp_path):
 def test_the_bundle_has_no_hidden_check(bundle):
     hidden = sorted(hidden_registry.checks)
     assert hidden == sorted(c for c in RUBRIC.checks if c not in VISIBLE)
-    assert not (bundle / "autograder" / "checks" / "hidden.py").exists()
-    assert not (bundle / "autograder" / "checks" / "alternatives.py").exists()  # the known mistakes' code
-    source = (paths.ROOT / "autograder" / "checks" / "hidden.py").read_text()
+    assert not (bundle / "autograder" / "checks" / "instructor").exists()  # hidden checks, the known mistakes' code
+    assert not (bundle / "autograder" / "tools").exists()
+    source = (paths.ROOT / "autograder" / "checks" / "instructor" / "hidden.py").read_text()
     names = re.findall(r"^def (\w+)", source, re.M) + ["zero_branch"]
     found = [(p.relative_to(bundle), word) for p, text in texts(bundle).items() for word in hidden + names
              if word in text]
@@ -169,6 +169,7 @@ def run(command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_student_tests_fail_on_the_skeletons_and_pass_on_finished_work(bundle, no_solutions, tmp_path):
     unfinished = run(["-m", "pytest", "-p", "no:cacheprovider"], bundle, no_solutions)
     assert unfinished.returncode == 1, unfinished.stdout[-2000:] + unfinished.stderr[-2000:]
@@ -185,6 +186,7 @@ def test_student_tests_fail_on_the_skeletons_and_pass_on_finished_work(bundle, n
     assert done.returncode == 0 and f"{len(VISIBLE)} passed" in done.stdout, done.stdout[-3000:]
 
 
+@pytest.mark.slow
 def test_the_check_command_reports_the_visible_checks_of_the_released_notebook(bundle, no_solutions):
     checked = run(["-m", "autograder", "check", "lab3.ipynb"], bundle, no_solutions)
     assert checked.returncode == 0, checked.stderr[-2000:]
@@ -239,6 +241,7 @@ def finished_work(folder: Path, marker: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_pytest_k_and_check_only_grade_just_the_chosen_checks(bundle, no_solutions, tmp_path):
     marker = tmp_path / "resnet-was-imported"
     work = finished_work(tmp_path / "work", marker)
@@ -260,6 +263,7 @@ def test_pytest_k_and_check_only_grade_just_the_chosen_checks(bundle, no_solutio
     assert wrong.returncode == 2 and "picks no check" in wrong.stderr and "part3.mha" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_the_student_copy_offers_only_what_works_there(bundle, no_solutions):
     shown = run(["-m", "autograder", "--help"], bundle, no_solutions)
     assert shown.returncode == 0 and "{check}" in shown.stdout and "student copy" in shown.stdout
@@ -268,6 +272,7 @@ def test_the_student_copy_offers_only_what_works_there(bundle, no_solutions):
     assert not (bundle / "autograder" / "model_table.py").exists()
 
 
+@pytest.mark.slow
 def test_the_notebooks_first_cell_installs_the_bundle_as_colab_runs_it(bundle, no_solutions, tmp_path):
     """The released notebook's first cell, run where ``google.colab`` imports (as on Colab), with its
     KIT_URL pointing at the zipped bundle served over HTTP: it unpacks the kit, installs the bundle's
@@ -306,6 +311,7 @@ def test_the_notebooks_first_cell_installs_the_bundle_as_colab_runs_it(bundle, n
     assert (kit / "requirements.txt").is_file() and (kit / "golden").is_dir()
 
 
+@pytest.mark.slow
 def test_a_spanish_release_speaks_spanish_where_students_read(tmp_path, no_solutions):
     out = tmp_path / "es"
     release(out, RUBRIC, RUBRIC_TEXT, check_golden=False, language="es")

@@ -164,6 +164,7 @@ def test_megabytes_of_output_are_drained_and_only_the_end_is_kept(worker):
     assert len(worker.stderr_tail()) <= STDERR_TAIL_BYTES
 
 
+@pytest.mark.slow
 def test_cpu_time_beyond_the_limit_kills_the_worker_with_sigxcpu(lab):
     for mode in MODES:
         if mode == "namespaces" and namespaces_unavailable("cpu"):

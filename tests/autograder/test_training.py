@@ -55,6 +55,7 @@ def test_the_cpu_budget_stops_training_that_takes_too_long():
     assert result.score == 0 and "more than the 0.01 CPU seconds" in result.output, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [0.6, 0.95])
 def test_the_same_settings_give_the_same_feedback_every_time(target):
     settings = TrainingSettings(target_accuracy=target, min_accuracy=0.5)

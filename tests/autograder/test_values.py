@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from autograder.runtime import values
-from autograder.runtime.worker import RequestError, WorkerState, decode, encode
+from autograder.runtime.worker import LAB_MODULES, RequestError, WorkerState, decode, encode
 
 SUBMISSION = '''
 import torch
@@ -27,9 +28,12 @@ class Scale(nn.Module):
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> WorkerState:
+def state(tmp_path: Path):
+    """A worker's state over a submission whose resnet.py this process imports (then forgets)."""
     (tmp_path / "resnet.py").write_text(SUBMISSION)
-    return WorkerState(tmp_path, "cpu")
+    yield WorkerState(tmp_path, "cpu")
+    for name in LAB_MODULES:
+        sys.modules.pop(name, None)
 
 
 def through_json(value):

@@ -55,6 +55,7 @@ def test_the_profiler_is_used_only_once_written():
     assert profile_if_written(written, model, torch.device("cpu"), measure) == 8  # 2 x 2 multiply-adds
 
 
+@pytest.mark.slow
 def test_a_notebook_before_part_4_runs_the_vit_study_and_sees_its_figures(tmp_path, shown, capsys):
     summary = run_experiment("vit", notebook_namespace(with_profiler=False), "cpu", smoke=True, results=tmp_path)
     folder = tmp_path / "vit-digits-smoke"
@@ -72,6 +73,7 @@ def test_a_notebook_before_part_4_runs_the_vit_study_and_sees_its_figures(tmp_pa
     assert "Taken from earlier runs" in again and "rerun=True" in again
 
 
+@pytest.mark.slow
 def test_rerun_starts_afresh_and_unknown_names_are_refused(tmp_path, shown, capsys):
     stale = tmp_path / "profiling-digits-smoke" / "runs" / "stale.json"
     stale.parent.mkdir(parents=True)

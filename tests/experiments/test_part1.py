@@ -17,6 +17,8 @@ from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 CPU = torch.device("cpu")
 
 

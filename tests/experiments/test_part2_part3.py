@@ -13,12 +13,28 @@ from experiments.context import Context
 from experiments.lab import load_lab
 from experiments.outputs import Output
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 RESNET18_BLOCK_CHANNELS = [64, 64, 128, 128, 256, 256, 512, 512]
+
+
+SHORTER = {
+    (vit_study, "SMOKE_TRAINING"): {"epochs": 2, "max_steps_per_epoch": 3},
+    (attention_study, "SMOKE_TRAINING"): {"epochs": 1, "batch_size": 32, "max_steps_per_epoch": 3},
+    (attention_study, "LATENCY_RUNS"): {True: 5, False: 100},
+}
+"""Less training than the smoke size: these tests check what each experiment writes (tables, figures,
+resumed runs), which a few steps show as well as a few hundred. The ViT study runs at its real smoke
+size, and must learn, in tests/experiments/test_notebook_runner.py; every experiment does in the
+notebook's end-to-end test (tests/notebooks/test_nbgrader.py)."""
 
 
 def smoke_run(module, folder) -> tuple[Output, dict]:
     out = Output(folder)
-    return out, module.run(Context(load_lab("solutions"), out, torch.device("cpu"), smoke=True))
+    with pytest.MonkeyPatch.context() as patch:
+        for (owner, name), value in SHORTER.items():
+            patch.setattr(owner, name, value)
+        return out, module.run(Context(load_lab("solutions"), out, torch.device("cpu"), smoke=True))
 
 
 @pytest.fixture(scope="module")

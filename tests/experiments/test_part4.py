@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import flops_check  # noqa: E402
 import training_throughput  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 CPU = torch.device("cpu")
 
 

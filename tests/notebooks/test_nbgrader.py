@@ -21,6 +21,8 @@ import pytest
 from autograder import paths
 from autograder.tools.lab_notebook import NOTEBOOK, default_rubric
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 pytest.importorskip("nbgrader")
 
 CONFIG = paths.ROOT / "notebooks" / "nbgrader_config.py"

@@ -1,4 +1,4 @@
-"""The zoo tests' setup: this folder's helpers on ``sys.path`` and one thread per process.
+"""The zoo tests' setup: this folder's helpers on ``sys.path``.
 
 pytest's default import mode already puts a test file's folder on ``sys.path``; inserting it here
 keeps ``import mutations`` working under ``--import-mode=importlib`` too.

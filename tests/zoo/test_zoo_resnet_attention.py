@@ -11,6 +11,8 @@ import pytest
 from mutations import Mutation, Variant, apply, assert_mutation_caught, expected_outcome, full_rubric, sub_rubric
 from resnet_attention import MUTATIONS, VARIANTS
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 
 def test_entries_have_unique_names():
     names = [entry.name for entry in MUTATIONS + VARIANTS]

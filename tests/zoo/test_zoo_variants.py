@@ -16,6 +16,8 @@ from mutations import apply_all, assert_full_marks, touched, variant_groups
 
 from autograder import paths
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 VARIANTS = resnet_attention.VARIANTS + vit_gradcam_profiler.VARIANTS
 GROUPS = variant_groups(VARIANTS)
 

@@ -11,6 +11,8 @@ import pytest
 from mutations import Mutation, apply, assert_mutation_caught, expected_outcome
 from vit_gradcam_profiler import MUTATIONS, VARIANTS
 
+pytestmark = pytest.mark.slow  # end-to-end: left out by ./kit test --fast
+
 
 def test_entries_have_unique_names_and_cover_the_three_files():
     names = [entry.name for entry in MUTATIONS + VARIANTS]

@@ -95,27 +95,17 @@ def attention_placement(key: str, session: Session, rule) -> Outcome:
     return check_numerics(session, attention_case(BLOCKS[key]), rule.tolerance, (f"{key}.attention_after_addition",))
 
 
-def register_after_due_date_check(check_id: str, run, slide: str, alternatives: tuple[str, ...] = ()) -> None:
-    """Register ``run(block key, session, rule)`` for the block its id names (``part1.<key>.<what>``),
-    which uses the block's numerics."""
-    key = check_id.split(".")[1]
-    component = BLOCKS[key].target.split(".")[1]
-    registry.check(check_id, "resnet", component, slide, (f"part1.{key}.numerics",), alternatives)(
-        functools.partial(run, key))
-
-
-register_after_due_date_check("part1.basic_block.skip_path", skip_path, slides.GRADIENT_FLOW)
-register_after_due_date_check("part1.bottleneck.skip_path", skip_path, slides.GRADIENT_FLOW)
-register_after_due_date_check("part1.preact_basic.skip_path", skip_path, slides.GRADIENT_FLOW)
-register_after_due_date_check("part1.preact_bottleneck.skip_path", skip_path, slides.GRADIENT_FLOW)
-register_after_due_date_check("part1.basic_block.attention_placement", attention_placement, slides.SE_IN_RESNET,
-                              ("basic_block.attention_after_addition",))
-register_after_due_date_check("part1.bottleneck.attention_placement", attention_placement, slides.SE_IN_RESNET,
-                              ("bottleneck.attention_after_addition",))
-register_after_due_date_check("part1.preact_basic.attention_placement", attention_placement, slides.SE_IN_RESNET,
-                              ("preact_basic.attention_after_addition",))
-register_after_due_date_check("part1.preact_bottleneck.attention_placement", attention_placement, slides.SE_IN_RESNET,
-                              ("preact_bottleneck.attention_after_addition",))
+AFTER_DUE_DATE_BLOCK_CHECKS = {  # block key: the ids of its skip path and attention placement checks
+    "basic_block": ("part1.basic_block.skip_path", "part1.basic_block.attention_placement"),
+    "bottleneck": ("part1.bottleneck.skip_path", "part1.bottleneck.attention_placement"),
+    "preact_basic": ("part1.preact_basic.skip_path", "part1.preact_basic.attention_placement"),
+    "preact_bottleneck": ("part1.preact_bottleneck.skip_path", "part1.preact_bottleneck.attention_placement"),
+}
+for _key, (_skip, _placement) in AFTER_DUE_DATE_BLOCK_CHECKS.items():
+    _component, _uses = BLOCKS[_key].target.split(".")[1], (f"part1.{_key}.numerics",)
+    registry.check(_skip, "resnet", _component, slides.GRADIENT_FLOW, _uses)(functools.partial(skip_path, _key))
+    registry.check(_placement, "resnet", _component, slides.SE_IN_RESNET, _uses, (f"{_key}.attention_after_addition",))(
+        functools.partial(attention_placement, _key))
 
 
 def _resnet_with(attention: str) -> Case:
