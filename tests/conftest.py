@@ -6,11 +6,10 @@
   process's torch when it starts) uses one intra-op thread. The tests' models are small, and the
   suite runs one pytest process per core (pytest-xdist): on a 2-core machine, threads spin-waiting
   for each other across processes make grading several times slower.
-- Alone: a test marked ``alone`` (the load test, which measures how gradings share the machine) runs
-  while no other test of the session runs, in any pytest-xdist worker: every test holds a shared
-  lock from its setup to its teardown, an ``alone`` test holds it exclusively.
+- Alone: a test marked ``alone`` (the load test, which measures how gradings share the machine) must
+  run while no other test runs: ``./kit test`` runs those in a pytest session of their own, after the
+  others.
 """
-import fcntl
 import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported, here and in the processes started from here
@@ -30,21 +29,6 @@ def english():
 def one_thread():
     torch.set_num_threads(1)
     yield
-
-
-def _session_lock(config: pytest.Config):
-    """The lock file every worker of this pytest session shares (xdist's workers share their base
-    temporary folder's parent; a session without xdist has its own base folder)."""
-    base = config._tmp_path_factory.getbasetemp()  # set up by pytest's tmp_path plugin before any test
-    folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return open(folder / "alone.lock", "a")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    with _session_lock(item.config) as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
-        yield
 
 
 def pytest_collection_modifyitems(session, config, items):

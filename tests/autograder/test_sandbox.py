@@ -158,6 +158,7 @@ def test_a_file_beyond_the_size_limit_cannot_be_written(worker):
 
 def test_megabytes_of_output_are_drained_and_only_the_end_is_kept(worker):
     assert call(worker, "shout", 8) == "done"
+    worker.output_since(worker.output_mark())  # as grading reads prints: once the pipe holds nothing more
     assert worker._output.total > 8 << 20
     kept = worker._output.tail(OUTPUT_KEPT_BYTES)
     assert len(kept) <= OUTPUT_KEPT_BYTES and kept.endswith("the last words")
