@@ -27,6 +27,9 @@ class CheckSpec:
     encoder block): their failures can be the root cause of this one's."""
     alternatives: tuple[str, ...] = ()
     """Keys of the known alternatives (``autograder.checks.known``) this check recognises."""
+    reference_values: bool = True
+    """False for a check that takes nothing from the reference solutions (the training smoke tests
+    train the submission's own modules): its golden file is empty, written without running it."""
 
 
 CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s
@@ -39,13 +42,14 @@ class Registry:
         self.checks: dict[str, CheckSpec] = {}
 
     def check(self, id: str, module: str, component: str, hint: str, uses: tuple[str, ...] = (),
-              alternatives: tuple[str, ...] = ()):
+              alternatives: tuple[str, ...] = (), reference_values: bool = True):
         """Decorator registering ``run(session, rule) -> Outcome`` under ``id`` (see ``CheckSpec``)."""
 
         def register(run):
             if id in self.checks:
                 raise ValueError(f"check id {id!r} registered twice")
-            self.checks[id] = CheckSpec(id, module, component, hint, run, tuple(uses), tuple(alternatives))
+            self.checks[id] = CheckSpec(id, module, component, hint, run, tuple(uses), tuple(alternatives),
+                                        reference_values)
             return run
 
         return register

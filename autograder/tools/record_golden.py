@@ -11,6 +11,7 @@ sources are those golden/ was recorded from; where they are, nothing needs recor
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import shutil
@@ -60,12 +61,19 @@ def up_to_date(folder: Path = paths.GOLDEN, root: Path = paths.ROOT) -> bool:
 
 def record(rubric: Rubric, folder: Path = paths.GOLDEN) -> list[Path]:
     """Write ``folder``: one golden file per visible check of ``rubric`` and the sources' digest.
-    A file whose values equal the fresh recording's (``same``) keeps its bytes."""
+    A file whose values equal the fresh recording's (``same``) keeps its bytes. A check that takes no
+    value from the reference (``CheckSpec.reference_values``) is not run: its file is empty."""
+    from autograder.checks import CHECKS
     from autograder.grade import grade  # the grader imports the checks, which import this package's modules
 
     visible = rubric.visible()
+    recorded = dataclasses.replace(visible, checks={check_id: rule for check_id, rule in visible.checks.items()
+                                                    if CHECKS[check_id].reference_values})
     with tempfile.TemporaryDirectory(prefix="lab3-golden-") as scratch:
-        graded = grade(paths.SOLUTIONS, visible, "cpu", sandbox="off", reference="record", golden_folder=Path(scratch))
+        for check_id in set(visible.checks) - set(recorded.checks):
+            golden.golden_path(check_id, Path(scratch)).write_bytes(golden.dumps({}))
+        graded = grade(paths.SOLUTIONS, recorded, "cpu", sandbox="off", reference="record", golden_folder=Path(scratch),
+                       style=False)
         failing = [f"{r.id}: {r.output.splitlines()[0]}" for r in graded.results if r.score < r.max_score]
         if failing:
             raise GoldenError("the reference solutions must pass every check they are recorded from:\n"

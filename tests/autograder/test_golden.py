@@ -111,6 +111,7 @@ def _rounded_elsewhere(value, generator: torch.Generator):
     return value
 
 
+@pytest.mark.slow
 def test_another_cpus_rounding_is_not_a_stale_golden_file(fresh, tmp_path):
     kept = tmp_path / "golden"
     shutil.copytree(fresh, kept)
@@ -151,6 +152,7 @@ def test_golden_records_the_sources_it_came_from(tmp_path):
     assert not up_to_date(root / "golden", root)
 
 
+@pytest.mark.slow
 def test_recording_again_keeps_the_files_whose_values_are_the_same(fresh):
     assert golden.golden_path(ROUNDED, fresh).read_bytes() == (fresh / "rounded.bytes").read_bytes()
     assert golden.golden_path(TAMPERED, fresh).read_bytes() == golden.golden_path(TAMPERED).read_bytes()

@@ -12,7 +12,7 @@ import solutions.gradcam
 import solutions.profiler
 import solutions.resnet
 import solutions.vit
-from experiments import attention_study
+from experiments import attention_study, vit_study
 from experiments.in_notebook import run_experiment, table_html
 from experiments.lab import PROFILER_NOT_WRITTEN, lab_from_namespace, profile_if_written
 
@@ -56,7 +56,9 @@ def test_the_profiler_is_used_only_once_written():
 
 
 @pytest.mark.slow
-def test_a_notebook_before_part_4_runs_the_vit_study_and_sees_its_figures(tmp_path, shown, capsys):
+def test_a_notebook_before_part_4_runs_the_vit_study_and_sees_its_figures(tmp_path, shown, capsys, monkeypatch):
+    # A few steps show the runner's work; what the smoke ViTs learn is tests/notebooks/test_nbgrader.py's.
+    monkeypatch.setattr(vit_study, "SMOKE_TRAINING", {"epochs": 1, "max_steps_per_epoch": 3})
     summary = run_experiment("vit", notebook_namespace(with_profiler=False), "cpu", smoke=True, results=tmp_path)
     folder = tmp_path / "vit-digits-smoke"
     figures = [item for item in shown if type(item).__name__ == "Image"]
@@ -65,7 +67,7 @@ def test_a_notebook_before_part_4_runs_the_vit_study_and_sees_its_figures(tmp_pa
     assert len(tables) == 1 and "<caption>vit</caption>" in tables[0].data
     rows = json.loads((folder / "vit.json").read_text())
     assert rows == summary["configurations"] and all(row["flops"] is None for row in rows)
-    assert all(row["top1"] > 0.2 for row in rows)  # trained: chance is 0.1
+    assert all(0 <= row["top1"] <= 1 for row in rows)
     assert summary["note"] == PROFILER_NOT_WRITTEN and PROFILER_NOT_WRITTEN in capsys.readouterr().out
 
     run_experiment("vit", notebook_namespace(with_profiler=False), "cpu", smoke=True, results=tmp_path)

@@ -40,10 +40,19 @@ def folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("part4")
 
 
+SHORTER = {(regimes, "SMOKE_OVERRIDES"): {**regimes.SMOKE_OVERRIDES, "max_steps_per_epoch": 2}}
+"""Less training than the smoke size: these tests check what the experiments write; the notebook's
+end-to-end test (tests/notebooks/test_nbgrader.py) runs them at their real smoke size."""
+
+
 def smoke(lab, folder: Path, name: str, module) -> tuple[dict, Output]:
-    """Run ``module``'s smoke experiment into ``folder/name``: its summary and output folder."""
+    """Run ``module``'s smoke experiment (with ``SHORTER`` training) into ``folder/name``: its summary
+    and output folder."""
     out = Output(folder / name)
-    return module.run(Context(lab, out, CPU, smoke=True)), out
+    with pytest.MonkeyPatch.context() as patch:
+        for (owner, attribute), value in SHORTER.items():
+            patch.setattr(owner, attribute, value)
+        return module.run(Context(lab, out, CPU, smoke=True)), out
 
 
 @pytest.fixture(scope="module")
