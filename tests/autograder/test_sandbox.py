@@ -170,7 +170,7 @@ def test_cpu_time_beyond_the_limit_kills_the_worker_with_sigxcpu(lab):
     for mode in MODES:
         if mode == "namespaces" and namespaces_unavailable("cpu"):
             continue
-        with Worker(lab / "probe", sandbox=Sandbox(mode, Limits(cpu_time_s=6))) as worker:
+        with Worker(lab / "probe", sandbox=Sandbox(mode, Limits(cpu_time_s=4))) as worker:
             with pytest.raises(WorkerFailure, match="SIGXCPU.*CPU time limit"):
                 call(worker, "spin", timeout=60)
 

@@ -56,7 +56,7 @@ def test_the_cpu_budget_stops_training_that_takes_too_long():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", [0.6, 0.95])
-def test_the_same_settings_give_the_same_feedback_every_time(target):
-    settings = TrainingSettings(target_accuracy=target, min_accuracy=0.5)
+def test_the_same_settings_give_the_same_feedback_every_time():
+    """A long run (a high target, reached late or not at all), where a difference would show."""
+    settings = TrainingSettings(target_accuracy=0.95, min_accuracy=0.5)
     assert smoke_test(settings).output == smoke_test(settings).output
