@@ -396,7 +396,7 @@ STUDENT_COMMANDS = ("check",)
 def student_copy() -> bool:
     """Whether this is a student's bundle: the instructor's tools are not in it. (A look at the files:
     where the kit is also pip-installed, an import could find the installed copy's tools.)"""
-    return not (Path(__file__).parent / "tools" / "__init__.py").is_file()
+    return not (paths.TOOLS / "__init__.py").is_file()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,11 +95,23 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _number_that(test: Callable[[float], bool]) -> Callable[[Any], bool]:
+    """A YAML value that is a finite number (not a bool, a string or NaN) passing ``test``."""
+    return lambda value: (number := _finite(value)) is not None and test(number)
+
+
 POSITIVE_INT = Kind("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
-POSITIVE = Kind("a positive number", lambda v: (_finite(v) or 0.0) > 0.0)
-NON_NEGATIVE = Kind("a non-negative number", lambda v: _finite(v) is not None and _finite(v) >= 0.0)
-FRACTION = Kind("a number from 0 to 1", lambda v: _finite(v) is not None and 0.0 <= _finite(v) <= 1.0)
+POSITIVE = Kind("a positive number", _number_that(lambda n: n > 0.0))
+NON_NEGATIVE = Kind("a non-negative number", _number_that(lambda n: n >= 0.0))
+FRACTION = Kind("a number from 0 to 1", _number_that(lambda n: 0.0 <= n <= 1.0))
 VISIBILITY = Kind(f"one of {', '.join(VISIBILITIES)}", lambda v: isinstance(v, str) and v in VISIBILITIES)
+
+
+def _checked(kind: Kind, value: Any, where: str) -> Any:
+    """``value``, when it is of ``kind``; else a RubricError naming ``where``."""
+    if not kind.valid(value):
+        raise RubricError(f"{where} must be {kind.means}, got {_show(value)}")
+    return value
 
 
 def setting(default: Any, kind: Kind, description: str) -> Any:
@@ -173,9 +185,7 @@ def read_section(cls: type, value: Any, where: str):
     _only_keys(given, tuple(fields), where)
     converted = {}
     for key, raw in given.items():
-        kind: Kind = fields[key].metadata["kind"]
-        if not kind.valid(raw):
-            raise RubricError(f"{where}: {key} must be {kind.means}, got {_show(raw)}")
+        _checked(fields[key].metadata["kind"], raw, f"{where}: {key}")
         converted[key] = float(raw) if fields[key].type in ("float", float) else raw
     return cls(**converted)
 
@@ -428,7 +438,7 @@ def _check(spec: Any, where: str, defaults: CheckDefaults, tolerances: dict[str,
         )
     return CheckRule(
         points=_positive(fields["points"], f"{where}: points"),
-        visibility=_visibility(fields.get("visibility", defaults.visibility), f"{where}: visibility"),
+        visibility=_checked(VISIBILITY, fields.get("visibility", defaults.visibility), f"{where}: visibility"),
         timeout_s=_positive(fields.get("timeout_s", defaults.timeout_s), f"{where}: timeout_s"),
         tolerance=tolerance,
     )
@@ -479,23 +489,11 @@ def _only_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str)
 
 
 def _positive(value: Any, where: str) -> float:
-    number = _finite(value)
-    if number is None or number <= 0.0:
-        raise RubricError(f"{where} must be a positive number, got {_show(value)}")
-    return number
+    return float(_checked(POSITIVE, value, where))
 
 
 def _non_negative(value: Any, where: str) -> float:
-    number = _finite(value)
-    if number is None or number < 0.0:
-        raise RubricError(f"{where} must be a non-negative number, got {_show(value)}")
-    return number
-
-
-def _visibility(value: Any, where: str) -> str:
-    if value not in VISIBILITIES or not isinstance(value, str):
-        raise RubricError(f"{where} must be one of {', '.join(VISIBILITIES)}, got {_show(value)}")
-    return value
+    return float(_checked(NON_NEGATIVE, value, where))
 
 
 def _show(value: Any) -> str:

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
+from autograder import paths
 from autograder.checks import attention, gradcam, profiler, resnet, training, vit
 from autograder.checks.registry import CheckSpec
 
 COMPONENT_MODULES = (resnet, attention, gradcam, vit, profiler, training)
 # A student bundle goes without the instructor's checks (a look at the files, not an import: where the
 # kit is also pip-installed, an import could find the installed copy's).
-if (Path(__file__).parent / "instructor" / "hidden.py").is_file():
+if (paths.INSTRUCTOR_CHECKS / "hidden.py").is_file():
     COMPONENT_MODULES += (importlib.import_module("autograder.checks.instructor.hidden"),)
 
 CHECKS: dict[str, CheckSpec] = {}
