@@ -24,6 +24,9 @@ from autograder.engine.client import thread_environment
 from autograder.report import PART_TITLES, write_results
 from autograder.rubric import Rubric
 
+NOT_GRADED = "not-graded.txt"
+"""Written to ``OUT/<id>/`` with the reason when the grader itself failed on a submission (a rerun retries it)."""
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -82,6 +85,7 @@ def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
     elapsed = time.perf_counter() - start
     data = graded.results_json(elapsed)
     write_results(results_path, data)
+    Path(results_path).with_name(NOT_GRADED).unlink(missing_ok=True)
     return data["score"], data["max_score"], elapsed
 
 
@@ -154,7 +158,10 @@ def grade_class(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int 
                 progress.update(f"{name}: {score:g} / {max_score:g} in {seconds:.1f} s")
                 done.append(name)
             except Exception as error:  # noqa: BLE001 - one grader failure must not stop the class
-                progress.update(f"{name}: not graded ({type(error).__name__}: {error}); rerun to retry", failed=True)
+                reason = f"{type(error).__name__}: {error}"
+                (out / name).mkdir(parents=True, exist_ok=True)
+                (out / name / NOT_GRADED).write_text(reason + "\n", encoding="utf-8")
+                progress.update(f"{name}: not graded ({reason}); rerun to retry", failed=True)
     return done
 
 

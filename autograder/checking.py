@@ -16,7 +16,7 @@ from autograder.checks.align import AlignmentError
 from autograder.checks.common import Outcome
 from autograder.checks.known import described
 from autograder.checks.registry import CheckSpec
-from autograder.engine.client import SubmissionError, WorkerFailure
+from autograder.engine.client import SubmissionError, WorkerFailure, WorkerTimeout
 from autograder.engine.forbidden import ForbiddenRule, resolve, violations
 from autograder.engine.remote import Session
 from autograder.i18n import _
@@ -44,6 +44,21 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
         component=spec.component, error=f"{type(error).__name__}: {error}")
 
 
+LIMIT_ERRORS = {"TooManyTasks", "MemoryError"}
+"""Exceptions a submission meets at a sandbox limit, by class name."""
+
+
+def incident(error: Exception) -> str:
+    """The kind of incident (``autograder.report.INCIDENTS``) that ``error`` stopped a check with."""
+    if isinstance(error, WorkerTimeout):
+        return "timeout"
+    if isinstance(error, WorkerFailure):
+        return "crash"
+    if isinstance(error, SubmissionError):
+        return "limit" if LIMIT_ERRORS & set(error.classes) else "error"
+    return "grader"
+
+
 def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Path],
               training: Optional[TrainingSettings] = None, forbidden: Sequence[ForbiddenRule] = (),
               reference: str = "live", golden_folder: Optional[Path] = None,
@@ -67,7 +82,7 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
     """
     if submission is not None and not (submission / f"{spec.module}.py").is_file():
         return Outcome(0.0, _("{component}: {file} not found in the submission").format(
-            component=spec.component, file=f"{spec.module}.py"), stopped=True)
+            component=spec.component, file=f"{spec.module}.py"), incident="missing")
     session = Session(worker, rule.timeout_s, training)
     session.alternatives = alternatives
     try:
@@ -80,20 +95,20 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
                     spec.run(recording, rule)
     except golden.GoldenMissing as error:
         if reference != "replay" or len(alternatives) < 2:
-            return Outcome(0.0, _explain(spec, error), stopped=True)
+            return Outcome(0.0, _explain(spec, error), incident=incident(error))
         # Only single alternatives are recorded: judge this rare combination without them here.
         outcome = run_check(spec, rule, worker, submission, training, forbidden, reference, golden_folder)
         return Outcome(outcome.fraction, outcome.message + "\n" + _("(this self-check cannot judge it with the known "
                        "mistakes of the parts it uses; the instructors' grade does)"), outcome.alternatives)
     except Exception as error:  # noqa: BLE001 - whatever happened, the check scores 0 and says why
-        return Outcome(0.0, _explain(spec, error), stopped=True)
+        return Outcome(0.0, _explain(spec, error), incident=incident(error))
     used = sorted({v for built in session.built for v in violations(built.modules, list(forbidden))})
     if used:
         return Outcome(0.0, _("{component}: the lab asks for a from-scratch implementation, but {uses}").format(
-            component=spec.component, uses="; ".join(used[:3])))
+            component=spec.component, uses="; ".join(used[:3])), incident="forbidden")
     fraction = min(1.0, max(0.0, float(outcome.fraction)))
     return Outcome(fraction if fraction == fraction else 0.0, outcome.message, tuple(outcome.alternatives),
-                   outcome.stopped)
+                   outcome.incident)
 
 
 @dataclass
@@ -173,6 +188,6 @@ def attributed(spec: CheckSpec, outcome: Outcome, failing: dict[str, Outcome], j
         lines = causes + [outcome.message] + [f"({note})" for note in notes]
     else:
         lines = [outcome.message] + [f"({note})" for note in notes]
-    return Outcome(outcome.fraction, "\n".join(lines), outcome.alternatives, outcome.stopped)
+    return Outcome(outcome.fraction, "\n".join(lines), outcome.alternatives, outcome.incident)
 
 

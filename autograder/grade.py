@@ -58,9 +58,10 @@ class Graded:
 
 def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
     """Every rubric check at 0, each saying ``reason`` (nothing could be graded)."""
-    return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility)
+    return Graded([CheckResult(check_id, 0.0, rule.points, reason, rule.visibility, fraction=0.0, incident="ungradable")
                    for check_id, rule in rubric.checks.items()], notes,
-                  CheckResult(STYLE_ID, 0.0, rubric.style.points, reason, "visible"))
+                  CheckResult(STYLE_ID, 0.0, rubric.style.points, reason, "visible", fraction=0.0,
+                              incident="ungradable"))
 
 
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
@@ -138,7 +139,8 @@ def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, san
                 message += "\n" + _("See the slides: {section}").format(section=spec.hint)
             printed = "\n".join(worker.output_since(mark).splitlines()[-PRINTED_LINES_KEPT:])
             results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
-                                       rule.visibility, time.perf_counter() - start, printed))
+                                       rule.visibility, time.perf_counter() - start, printed, outcome.fraction,
+                                       outcome.alternatives, outcome.incident))
             if progress is not None:
                 progress(results[-1], len(results), len(rubric.checks))
     return Graded(results, notes, style_result(folder, notebook, rubric.style.points) if style else None)
@@ -160,7 +162,7 @@ def style_result(folder: Path, notebook: bool, points: float) -> CheckResult:
                else _("Clean code (docstrings and ruff's findings; a report for the teaching assistant, no points)"))
     text = heading + "\n" + report.text()
     return CheckResult(STYLE_ID, round(points * report.fraction(), 4), points, text, "visible",
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, fraction=report.fraction())
 
 
 def _notebook_errors(worker: Worker) -> list[str]:

@@ -37,6 +37,19 @@ PART_TITLES = {
 other parts show their id."""
 
 
+INCIDENTS = {
+    "missing": "a lab file is missing",
+    "error": "the submission's code raised an error",
+    "timeout": "the submission did not answer within the check's time limit",
+    "crash": "the worker running the submission died (a signal, a sandbox limit, exit())",
+    "limit": "the submission went past a sandbox limit (processes, memory)",
+    "forbidden": "the submission used a library implementation the lab forbids",
+    "ungradable": "nothing could be graded (a notebook that cannot be read)",
+    "grader": "the grader could not finish the check",
+}
+"""Why a check stopped early (``CheckResult.incident``), as ``results.json`` names it."""
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The outcome of one automatic check."""
@@ -55,6 +68,12 @@ class CheckResult:
     """Wall time the check took."""
     printed: str = ""
     """The last lines the submission printed while the check ran (never in ``results.json``)."""
+    fraction: float | None = None
+    """Share of the points earned, kept for a check worth no points (None: ``score / max_score``)."""
+    alternatives: tuple[str, ...] = ()
+    """Keys of the known alternatives (``autograder.checks.known``) the submission matched."""
+    incident: str = ""
+    """Why the check stopped early, one of ``INCIDENTS`` ("" when it ran to the end)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -67,6 +86,15 @@ class CheckResult:
             raise ValueError(f"{self.id}: visibility must be one of {', '.join(VISIBILITIES)}, got {self.visibility!r}")
         if not isinstance(self.output, str):
             raise ValueError(f"{self.id}: output must be a string, got {type(self.output).__name__}")
+        if self.incident and self.incident not in INCIDENTS:
+            raise ValueError(f"{self.id}: incident must be one of {', '.join(INCIDENTS)}, got {self.incident!r}")
+
+    @property
+    def share(self) -> float:
+        """Share of the points earned, from 0 to 1 (also for a check worth no points)."""
+        if self.fraction is not None:
+            return self.fraction
+        return self.score / self.max_score if self.max_score else 1.0
 
     @property
     def passed(self) -> bool:
@@ -80,7 +108,12 @@ class CheckResult:
 
 
 def results_json(results: Iterable[CheckResult], execution_time: float, output: str = "") -> dict:
-    """Gradescope's ``results.json`` for ``results``; ``output`` is shown above the tests."""
+    """Gradescope's ``results.json`` for ``results``; ``output`` is shown above the tests.
+
+    Each test's ``extra_data`` (kept by Gradescope, not shown to students) holds what the class
+    report and a rescore read: ``seconds`` the check took, ``fraction`` of its points earned,
+    the known ``alternatives`` matched, and the ``incident`` that stopped it (``INCIDENTS``).
+    """
     results = list(results)
     _refuse_duplicates(results)
     return {
@@ -96,6 +129,8 @@ def results_json(results: Iterable[CheckResult], execution_time: float, output: 
                 "status": "passed" if r.passed else "failed",
                 "output": r.output,
                 "visibility": r.visibility,
+                "extra_data": {"seconds": round(r.seconds, 3), "fraction": round(r.share, 6),
+                               "alternatives": list(r.alternatives), "incident": r.incident},
             }
             for r in results
         ],

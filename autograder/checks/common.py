@@ -42,8 +42,13 @@ class Outcome:
     """Feedback: first line a summary, then details."""
     alternatives: tuple[str, ...] = ()
     """Keys of the known alternatives (``autograder.checks.known``) the submission's output matched."""
-    stopped: bool = False
-    """The check could not run to the end (a file missing, the submission raised, the worker died)."""
+    incident: str = ""
+    """Why the check could not run to the end, one of ``autograder.report.INCIDENTS`` (a file
+    missing, the submission raised, the worker died); "" when it ran to the end."""
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.incident)
 
 
 def passed(message: str) -> Outcome:

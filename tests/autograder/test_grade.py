@@ -142,8 +142,9 @@ def test_cli_exits_0_when_grading_ran_even_for_0_points_and_writes_gradescope_re
     assert [test["name"] for test in data["tests"]] == list(CHECKS) + [STYLE_ID]
     assert "resnet.py: missing" in data["tests"][-1]["output"]  # the clean-code report, worth no points
     for i, test in enumerate(data["tests"][:-1]):
-        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility", "extra_data"}
         assert (test["score"], test["max_score"], test["status"]) == (0, 1, "failed")
+        assert test["extra_data"]["incident"] == "missing" and test["extra_data"]["fraction"] == 0
         assert test["visibility"] == ("hidden" if i % 2 else "visible")
         spec = CHECKS[test["name"]]
         assert test["output"].startswith(f"{spec.component}: {spec.module}.py not found in the submission")
@@ -162,6 +163,8 @@ def test_cli_writes_passing_results_for_a_passing_submission(tmp_path, monkeypat
     assert [(t["name"], t["score"], t["max_score"], t["status"], t["visibility"]) for t in data["tests"]] == [
         (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS] + [
         (STYLE_ID, 0, 0, "passed", "visible")]
+    seconds = [t["extra_data"]["seconds"] for t in data["tests"]]
+    assert all(s > 0 for s in seconds) and sum(seconds) <= data["execution_time"]
 
 
 @pytest.mark.parametrize("case", ["missing folder", "a file", "broken rubric", "rubric missing a check",

@@ -20,7 +20,8 @@ RESULTS = [
         "outputs differ from the reference\nmax abs diff 0.31 at (0, 1, 2, 3)\nsee slide 14",
         "hidden",
     ),
-    CheckResult("part2.se.shapes", 1.0 / 3.0, 1.0, "1 of 3 shapes right\nwanted (2, 64)", "after_due_date"),
+    CheckResult("part2.se.shapes", 1.0 / 3.0, 1.0, "1 of 3 shapes right\nwanted (2, 64)", "after_due_date", 2.71828,
+                alternatives=("se.without_relu",)),
     CheckResult("part1.bottleneck.params", 4.0, 4.0, "parameter count 70,400\nignored detail", "visible"),
     CheckResult("extra.smoke", 1.0, 1.0, "", "visible"),
 ]
@@ -64,10 +65,23 @@ def test_results_json_follows_gradescope_schema():
         "status": "failed",
         "output": "1 of 3 shapes right\nwanted (2, 64)",
         "visibility": "after_due_date",
+        "extra_data": {"seconds": 2.718, "fraction": 0.333333, "alternatives": ["se.without_relu"], "incident": ""},
     }
+    assert data["tests"][1]["extra_data"]["fraction"] == 0.0
     assert [t["status"] for t in data["tests"]] == ["passed", "failed", "failed", "passed", "passed"]
     assert data["tests"][1]["visibility"] == "hidden"
     json.dumps(data, allow_nan=False)  # plain JSON throughout
+
+
+def test_a_check_worth_no_points_keeps_its_share_and_its_incident():
+    report = CheckResult("code.style", 0.0, 0.0, "4 of 5 functions documented", "visible", fraction=0.8)
+    stopped = CheckResult("part3.mha.numerics", 0.0, 2.0, "no answer within 60 s", "visible", 60.0, incident="timeout")
+    assert report.share == 0.8 and report.passed and stopped.share == 0.0
+    tests = results_json([report, stopped], 1.0)["tests"]
+    assert [t["extra_data"]["fraction"] for t in tests] == [0.8, 0.0]
+    assert [t["extra_data"]["incident"] for t in tests] == ["", "timeout"]
+    with pytest.raises(ValueError, match="incident must be one of"):
+        CheckResult("a.b", 0.0, 1.0, "", "visible", incident="meltdown")
 
 
 def test_results_json_of_nothing_and_duplicates():
