@@ -28,6 +28,8 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
     if isinstance(error, SubmissionError):
         if error.kind in ("request", "output"):
             return f"{spec.component}: {error.message}"
+        if EARLIER_ERRORS.keys() & set(error.classes):
+            return f"{spec.component}: {error.message.partition(': ')[2]}"
         if error.message.startswith("NotImplementedError"):
             where = f" ({error.where})" if error.where else ""
             return _("{component}: not implemented yet{where}").format(component=spec.component, where=where)
@@ -46,6 +48,9 @@ def _explain(spec: CheckSpec, error: Exception) -> str:
 
 LIMIT_ERRORS = {"TooManyTasks", "MemoryError"}
 """Exceptions a submission meets at a sandbox limit, by class name."""
+EARLIER_ERRORS = {"StalledEarlier": "timeout", "CrashedEarlier": "crash"}
+"""What a function that stalled or crashed a worker earlier in the grading raises when called again
+(``autograder.engine.stalls``), by class name -> the incident it repeats."""
 
 
 def incident(error: Exception) -> str:
@@ -55,7 +60,8 @@ def incident(error: Exception) -> str:
     if isinstance(error, WorkerFailure):
         return "crash"
     if isinstance(error, SubmissionError):
-        return "limit" if LIMIT_ERRORS & set(error.classes) else "error"
+        earlier = [EARLIER_ERRORS[name] for name in error.classes if name in EARLIER_ERRORS]
+        return earlier[0] if earlier else "limit" if LIMIT_ERRORS & set(error.classes) else "error"
     return "grader"
 
 

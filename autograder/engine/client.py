@@ -1,6 +1,7 @@
 """The grader's side of a worker: start it, send requests with a time limit, replace it when it dies."""
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -15,8 +16,10 @@ from typing import Any
 import torch
 
 from autograder.engine.sandbox import Sandbox
+from autograder.engine.stalls import Stall, stalled_function
 from autograder.i18n import _
 from autograder.runtime.protocol import ProtocolError, read_message, write_message
+from autograder.runtime.worker import LAB_MODULES
 
 STDERR_TAIL_BYTES = 2000
 """Bytes of the worker's last output quoted in feedback."""
@@ -24,6 +27,10 @@ OUTPUT_KEPT_BYTES = 64 * 1024
 """Bytes of the worker's output kept in memory; the rest is counted and dropped."""
 PRINTS_SETTLE_S = 0.2
 """How long reading a check's prints waits for the output pipe to be drained."""
+WATCHDOG_LEAD_S = 1.0
+"""How long before a request's time limit the worker writes its stack (``autograder.engine.stalls``)."""
+DUMP_WAIT_S = 1.0
+"""How long a timed-out request waits for that stack to arrive before the worker is killed."""
 EXIT_GRACE_S = 2.0
 """How long a worker whose pipe closed may take to finish exiting, so that its own exit code is seen."""
 
@@ -38,6 +45,13 @@ class WorkerFailure(Exception):
 
 
 class WorkerTimeout(WorkerFailure):
+    """The worker did not answer within the request's time limit (it is then killed)."""
+
+    def __init__(self, message: str, stall: Stall | None = None) -> None:
+        super().__init__(message)
+        self.stall = stall
+        """The submission's function the worker was stuck in, where its stack said."""
+
     """The worker did not answer within the time limit (it was killed)."""
 
 
@@ -138,6 +152,9 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
         self._output: OutputTail | None = None
+        self.stalled: dict[str, dict] = {}
+        """Submission functions that never returned or killed a worker (``module.Class.method`` ->
+        {"message", "crashed"}): every later worker replaces them by ones that raise at once."""
 
     def __enter__(self) -> "Worker":
         return self
@@ -152,7 +169,7 @@ class Worker:
         folder = Path(self._folder.name)
         # Unbuffered (the sandbox's environment): the submission's last prints arrive even when it then crashes.
         program = [sys.executable, "-m", "autograder.runtime.worker", str(self.submission), self.device,
-                   str(self.threads)]
+                   str(self.threads), json.dumps(self.stalled)]
         command, env = self.sandbox.command(program, folder, self.submission, self.device)
         env = {**env, **thread_environment(self.threads)}
         self.process = subprocess.Popen(
@@ -239,6 +256,20 @@ class Worker:
         tail = [line[:200] for line in self.stderr_tail(wait_s=1.0).splitlines()[-3:]]
         return how + ("; " + _("last output: {output}").format(output=" | ".join(tail)) if tail else "")
 
+    def _stall(self, mark: tuple[int, int], wait_s: float = 0.0) -> Stall | None:
+        """The submission's function named by the stack the worker wrote since ``mark``, if any."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            stall = stalled_function(self.output_since(mark), self.submission, LAB_MODULES)
+            if stall is not None or time.monotonic() >= deadline:
+                return stall
+            time.sleep(0.05)
+
+    def _remember(self, stall: Stall, message: str, crashed: bool = False) -> None:
+        """Make every later worker refuse ``stall``'s function at once, saying ``message``."""
+        self.stalled[stall.qualified] = {"message": _("{message}, so it is not run again").format(message=message),
+                                         "crashed": crashed}
+
     def request(self, header: dict, tensors: dict[str, torch.Tensor] | None = None, timeout: float = 60.0):
         """Send one request; returns (reply header, reply tensors).
 
@@ -248,6 +279,8 @@ class Worker:
         if self.process is None or self.process.poll() is not None:
             self._start()
         box: dict[str, Any] = {}
+        mark = self.output_mark()
+        header = {**header, "watchdog_s": max(timeout / 2, timeout - WATCHDOG_LEAD_S)}
 
         def exchange() -> None:
             try:
@@ -260,12 +293,22 @@ class Worker:
         thread.start()
         thread.join(timeout)
         if thread.is_alive():
+            stall = self._stall(mark, wait_s=DUMP_WAIT_S)
             self.kill()
             thread.join(5)
+            if stall is not None:
+                self._remember(stall, _("{function} did not return within its time limit earlier in this grading (an "
+                                        "infinite loop or a very slow step?)").format(function=stall.where))
             raise WorkerTimeout(_("no answer within {seconds} s (an infinite loop or a very slow step?)").format(
-                seconds=f"{timeout:.3g}"))
+                seconds=f"{timeout:.3g}"), stall)
         if "error" in box:
-            raise WorkerFailure(self._stopped(box["error"]))
+            message = self._stopped(box["error"])
+            stall = self._stall(mark)
+            if stall is not None:
+                message = _("{where}: {message}").format(where=stall.where, message=message)
+                self._remember(stall, _("{function} stopped the worker earlier in this grading ({reason})").format(
+                    function=stall.where, reason=message), crashed=True)
+            raise WorkerFailure(message)
         reply, reply_tensors = box["reply"]
         if not reply.get("ok"):
             if reply.get("stop"):

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from autograder.engine.client import SubmissionError, Worker, WorkerFailure, WorkerTimeout
+from autograder.engine.client import SubmissionError, Worker, WorkerTimeout
 from autograder.i18n import _
 from autograder.rubric import TrainingSettings
 from autograder.runtime import values
@@ -67,12 +67,16 @@ class Session:
     def _send(self, header: dict, tensors: Optional[dict] = None):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise WorkerFailure(f"the check's time limit of {self.time_limit:g} s ran out")
+            raise WorkerTimeout(_("the check's time limit of {seconds} s ran out").format(
+                seconds=f"{self.time_limit:g}"))
         try:
             return self.worker.request(header, tensors, timeout=remaining)
-        except WorkerTimeout:  # say which limit ran out, not how much of it this request had left
-            raise WorkerTimeout(f"no answer within the check's time limit of {self.time_limit:g} s "
-                                "(an infinite loop or a very slow step?)") from None
+        except WorkerTimeout as error:  # say which limit ran out, not how much of it this request had left
+            message = _("no answer within the check's time limit of {seconds} s (an infinite loop or a very slow "
+                        "step?)").format(seconds=f"{self.time_limit:g}")
+            if error.stall is not None:
+                message += " " + _("in {where}").format(where=error.stall.where)
+            raise WorkerTimeout(message, error.stall) from None
 
     def build(self, name: str, target: dict, *args, tensors: Optional[dict] = None, **kwargs) -> Description:
         header = {"op": "build", "handle": name, "target": target, "args": list(args), "kwargs": kwargs}

@@ -1,6 +1,6 @@
 """The worker: imports one submission and answers the grader's requests. Runs untrusted code.
 
-    python -m autograder.runtime.worker SUBMISSION_DIR [DEVICE [THREADS]]
+    python -m autograder.runtime.worker SUBMISSION_DIR [DEVICE [THREADS [STALLED_JSON]]]
 
 Requests arrive on stdin and replies leave on the original stdout, framed by ``protocol``;
 the submission's own prints go to stderr. This file never imports the reference solutions.
@@ -15,12 +15,19 @@ Request ops (registered in ``OPS``):
 - ``train``: train a kept model for a number of steps, continuing its run (the training smoke test).
 
 Values in requests and replies are JSON, with the tagged objects of ``autograder.runtime.values``.
+
+A request may carry ``watchdog_s``: past that many seconds the worker writes every thread's stack to
+its output (``faulthandler``, which also does so on a fatal signal), so the grader can name the
+function that never returned (``autograder.engine.stalls``). STALLED_JSON maps such functions
+(``module.Class.method``) to a message: each is replaced by one that raises it at once.
 """
 from __future__ import annotations
 
+import faulthandler
 import functools
 import importlib.abc
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -47,6 +54,14 @@ class RequestError(Exception):
     """A request the worker cannot carry out for reasons other than the submission's code."""
 
 
+class StalledEarlier(Exception):
+    """Raised by a submission function that did not return earlier in this grading (it is not run again)."""
+
+
+class CrashedEarlier(Exception):
+    """Raised by a submission function that killed the worker earlier in this grading (it is not run again)."""
+
+
 class TooManyTasks(Exception):
     """The submission started more processes and threads than the sandbox allows; the grader then
     stops this worker."""
@@ -55,8 +70,11 @@ class TooManyTasks(Exception):
 class WorkerState:
     """The submission's modules, the kept objects, and the device."""
 
-    def __init__(self, submission: Path, device: str, task_limit: int = 0) -> None:
+    def __init__(self, submission: Path, device: str, task_limit: int = 0,
+                 stalled: dict[str, dict] | None = None) -> None:
         self.submission = submission
+        self.stalled = stalled or {}
+        """``module.Class.method`` -> {"message", "crashed"}: functions replaced by ones that raise at once."""
         self.device = torch.device(device)
         self.task_limit = task_limit
         """Processes and threads the submission may run (0: not counted here)."""
@@ -77,8 +95,12 @@ class WorkerState:
                 raise RequestError(f"{name}.py not found in the submission")
             existing = sys.modules.get(name)  # already imported by another submission file
             if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == path.resolve():
+                disable_stalled(existing, name, self.stalled)
                 self.modules[name] = existing
                 return existing
+            at_import = self.stalled.get(f"{name}.<module>")
+            if at_import:
+                raise _earlier(at_import)
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
@@ -87,6 +109,7 @@ class WorkerState:
             except BaseException:
                 del sys.modules[name]
                 raise
+            disable_stalled(module, name, self.stalled)
             self.modules[name] = module
         return self.modules[name]
 
@@ -99,6 +122,33 @@ class WorkerState:
                 raise RequestError(f"{str(source)[:100] if source else module_name + '.py'} has no {attr}")
             value = getattr(value, part)
         return value
+
+
+def _earlier(stall: dict) -> Exception:
+    kind = CrashedEarlier if stall.get("crashed") else StalledEarlier
+    return kind(str(stall.get("message", "")))
+
+
+def disable_stalled(module: Any, name: str, stalled: dict[str, dict]) -> None:
+    """Replace each stalled function of ``module`` (``name.Class.method``) by one raising at once.
+    A function defined inside another is reached through the outermost one the module exposes."""
+    for qualified, stall in stalled.items():
+        owner_name, _, path = qualified.partition(".")
+        if owner_name != name or not path or path == "<module>":
+            continue
+        owner, parts = module, path.split(".")
+        while len(parts) > 1 and hasattr(getattr(owner, parts[0], None), parts[1]):
+            owner, parts = getattr(owner, parts[0]), parts[1:]
+        if not callable(getattr(owner, parts[0], None)):
+            continue
+
+        def refuse(*args, _error=stall, **kwargs):
+            raise _earlier(_error)
+
+        try:
+            setattr(owner, parts[0], refuse)
+        except (AttributeError, TypeError):
+            pass
 
 
 def _kept(state: WorkerState, name: Any) -> Any:
@@ -440,7 +490,13 @@ def serve(state: WorkerState, inbox, outbox) -> None:
             request, tensors = read_message(inbox)
         except ProtocolError:
             return
-        reply, out = answer(state, request, tensors)
+        watchdog = request.get("watchdog_s")
+        if isinstance(watchdog, (int, float)) and watchdog > 0:
+            faulthandler.dump_traceback_later(float(watchdog), exit=False, file=sys.stderr)
+        try:
+            reply, out = answer(state, request, tensors)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         write_message(outbox, reply, out)
 
 
@@ -500,9 +556,11 @@ def main(argv: list[str]) -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     task_limit = int(os.environ.pop(TASK_LIMIT_VARIABLE, "0") or 0)
+    stalled = json.loads(argv[4]) if len(argv) > 4 else {}
+    faulthandler.enable(file=sys.stderr)  # a fatal signal writes the stack, as the watchdog does
     _hide_kit()
     sys.path.insert(0, str(submission))
-    serve(WorkerState(submission, device, task_limit), inbox, outbox)
+    serve(WorkerState(submission, device, task_limit, stalled), inbox, outbox)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,40 @@ def test_a_check_that_hangs_costs_only_that_check(tmp_path):
     assert 2 <= hung.seconds < 8
 
 
+SE_INIT_HANGS = ("        super().__init__()\n        hidden = reduced_channels(channels, reduction)\n",
+                 "        super().__init__()\n        while True:\n            pass\n")
+SE_CHECKS = ("part2.se.shapes", "part2.se.parameters", "part2.se.gate", "part2.se.gradients")
+
+
+def test_a_constructor_that_never_returns_costs_its_time_limit_once(tmp_path):
+    """SEModule.__init__ loops: the first check that builds one waits its limit, the others fail at once
+    with the same reason, and a check that builds no SEModule is unharmed."""
+    folder = submission(tmp_path / "se_hangs", "attention", attention=SE_INIT_HANGS)
+    limit = 4
+    start = time.monotonic()
+    results = grade(folder, rubric(*SE_CHECKS, "part2.cbam.shapes", timeouts=dict.fromkeys(SE_CHECKS, limit))).results
+    elapsed = time.monotonic() - start
+    assert scores(results) == {**dict.fromkeys(SE_CHECKS, 0.0), "part2.cbam.shapes": 2.0}
+    assert elapsed < 2 * limit + 6, f"{elapsed:.1f} s: each SE check waited its limit"  # once: 4 s, not 16 s
+    first, *later = results[:len(SE_CHECKS)]
+    assert "time limit of 4 s" in first.output and "in SEModule.__init__ (attention.py:" in first.output, first.output
+    assert first.incident == "timeout"
+    for result in later:
+        assert result.output.startswith("SEModule: SEModule.__init__ (attention.py:") and "did not return within its " \
+            "time limit earlier in this grading" in result.output and "not run again" in result.output, result.output
+        assert result.incident == "timeout" and result.seconds < limit / 2
+
+
+def test_a_forward_that_never_returns_costs_its_time_limit_once_whatever_builds_it(tmp_path):
+    folder = submission(tmp_path / "forward_hangs", "resnet", "attention", resnet=HANG)  # BasicBlock.forward loops
+    hanging = ("part1.basic_block.shapes", "part1.basic_block.numerics", "part1.resnet.shapes")
+    start = time.monotonic()
+    results = grade(folder, rubric(*hanging, "part1.bottleneck.shapes", timeouts=dict.fromkeys(hanging, 4))).results
+    assert time.monotonic() - start < 4 * 2 + 10
+    assert scores(results) == {**dict.fromkeys(hanging, 0.0), "part1.bottleneck.shapes": 2.0}
+    assert all("BasicBlock.forward" in r.output for r in results[:3]), [r.output for r in results]
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def full_rubric(path: Path, points: float = 1.0) -> Path:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from autograder import paths
-from autograder.engine.client import OUTPUT_KEPT_BYTES, SubmissionError, Worker, WorkerFailure
+from autograder.engine.client import OUTPUT_KEPT_BYTES, SubmissionError, Worker, WorkerFailure, WorkerTimeout
 from autograder.engine.remote import Session
 from autograder.engine.sandbox import Sandbox, namespaces_unavailable
 from autograder.runtime.values import handle, partial, ref
@@ -440,7 +440,11 @@ def fragile(tmp_path_factory, request):
 
 
 def warm(worker: Worker) -> None:
-    """Make sure a worker process runs (starting one if the last test left none)."""
+    """Make sure a worker process runs (starting one if the last test left none), and forget the
+    functions an earlier test's worker stalled or died in (each test meets them afresh)."""
+    if worker.stalled:
+        worker.stalled.clear()
+        worker.kill()  # the running worker was started refusing them
     worker.request({"op": "call", "target": ref("resnet.fine")}, timeout=30)
 
 
@@ -517,6 +521,27 @@ def test_an_exit_at_import_is_a_worker_failure_with_the_exit_code_and_the_next_r
         failed_pid = worker.process.pid
         reply, _ = worker.request({"op": "call", "target": ref("attention.fine")}, timeout=30)
         assert reply["result"] == "attention.py answers" and worker.process.pid != failed_pid
+
+
+@pytest.mark.parametrize("target, error, incident", [
+    ("resnet.Spins", WorkerTimeout, "StalledEarlier"),
+    ("resnet.Crashes", WorkerFailure, "CrashedEarlier"),
+])
+def test_a_function_that_stalled_or_killed_a_worker_fails_at_once_in_the_next(fragile, target, error, incident):
+    warm(fragile)
+    fragile.request({"op": "build", "handle": "model", "target": ref(target)})
+    with pytest.raises(error) as stopped:
+        fragile.request({"op": "call", "target": handle("model"), "args": [1]}, timeout=2)
+    name = target.split(".")[1]
+    assert list(fragile.stalled) == [f"resnet.{name}.forward"]
+    assert f"{name}.forward (resnet.py:" in str(fragile.stalled[f"resnet.{name}.forward"]["message"])
+    if error is WorkerTimeout:
+        assert stopped.value.stall.qualified == "resnet.Spins.forward"
+    fragile.request({"op": "build", "handle": "model", "target": ref(target)})  # the constructor still runs
+    start = time.monotonic()
+    with pytest.raises(SubmissionError, match=f"{incident}: {name}.forward .* so it is not run again"):
+        fragile.request({"op": "call", "target": handle("model"), "args": [1]}, timeout=30)
+    assert time.monotonic() - start < 1.5
 
 
 def test_a_check_session_names_its_own_time_limit(fragile):
