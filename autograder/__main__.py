@@ -227,7 +227,8 @@ def command_grade(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        graded = grade(submission, rubric, device, args.sandbox, threads=args.threads, language=args.lang)
+        graded = grade(submission, rubric, device, args.sandbox, reference=args.reference, threads=args.threads,
+                       language=args.lang)
     except SandboxUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -242,7 +243,8 @@ def command_grade(args: argparse.Namespace) -> int:
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    """Grade every submission (folder or notebook) of DIR into OUT (resumable), then write OUT/gradebook.csv."""
+    """Grade every submission (folder or notebook) of DIR into OUT (resumable), then write OUT/gradebook.csv and
+    the class report, OUT/report.html."""
     from autograder.batch import Shard, grade_class, write_gradebook
     from autograder.engine.sandbox import Limits, Sandbox, SandboxUnavailable
 
@@ -260,11 +262,153 @@ def command_batch(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    print(note, flush=True)
-    grade_class(folder, out, rubric, device, args.jobs, shard, args.sandbox, log=lambda line: print(line, flush=True),
-                threads=args.threads)
+    settings = _export_settings(args, out)
+    if settings is None:
+        return 2
+    if args.rescore:
+        if not _rescore(folder, out, rubric, shard):
+            return 2
+    else:
+        print(note, flush=True)
+        grade_class(folder, out, rubric, device, args.jobs, shard, args.sandbox,
+                    log=lambda line: print(line, flush=True), threads=args.threads, reference=args.reference)
     print(f"gradebook: {write_gradebook(out, rubric)}")
+    if args.similarity:
+        problem = _similarity(folder, out, rubric)
+        if problem:
+            print(f"similarity report: none, {problem}", file=sys.stderr)
+    if not _write_exports(out, rubric, settings):
+        return 2
+    from autograder.tools.class_report import NoResults, write_report
+
+    try:
+        print(f"class report: {write_report(out)}")
+    except NoResults:
+        print("class report: none, as no submission has results")
     return 0
+
+
+def _rescore(folder: Path, out: Path, rubric, shard) -> bool:
+    """``batch --rescore``: every results.json in OUT scored again with the rubric's points; False after
+    printing why it cannot be."""
+    from autograder.rescore import RescoreError, rescore_class
+
+    if shard is not None:
+        print("error: --rescore rescores every result in OUT at once (in seconds); leave out --shard", file=sys.stderr)
+        return False
+    start = time.perf_counter()
+    try:
+        rescore_class(out, rubric, folder, log=lambda line: print(line, flush=True))
+    except RescoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    print(f"rescored in {time.perf_counter() - start:.2f} s")
+    return True
+
+
+def _export_settings(args: argparse.Namespace, out: Path):
+    """The exports' roster and identifier column (``--roster``, ``--id-column``, else those kept in OUT);
+    None after printing why they are unusable."""
+    from autograder.exports import ExportError, export_settings
+
+    try:
+        return export_settings(out, Path(args.roster) if args.roster else None, args.id_column)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def _write_exports(out: Path, rubric, settings) -> bool:
+    """Write the Moodle and Canvas exports (and the final grades once merged) and say what they lack;
+    False after printing why they cannot be written."""
+    from autograder.exports import ExportError, write_exports
+
+    try:
+        written, warnings = write_exports(out, rubric, settings)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"exports: {', '.join(str(path) for path in written)}")
+    return True
+
+
+def command_merge(args: argparse.Namespace) -> int:
+    """Read the hand-graded scores into OUT: the final grades (OUT/final.csv) and the exports with them."""
+    from autograder.exports import ExportError, merge
+
+    out = Path(args.out)
+    if not out.is_dir():
+        print(f"error: {out} is not a folder batch graded into", file=sys.stderr)
+        return 2
+    rubric = _rubric(args)
+    settings = _export_settings(args, out) if rubric is not None else None
+    if settings is None:
+        return 2
+    try:
+        written, warnings = merge(out, rubric, Path(args.manual), settings)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"final grades and exports: {', '.join(str(path) for path in written)}")
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """Write OUT/report.html (its figures embedded) from the results batch wrote into OUT."""
+    from autograder.tools.class_report import NoResults, write_report
+
+    try:
+        print(f"class report: {write_report(Path(args.out))}")
+    except NoResults as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def command_similarity(args: argparse.Namespace) -> int:
+    """Compare the code of every submission of DIR with every other's: OUT/similarity.csv and similarity.html."""
+    from autograder.batch import submissions
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder of submissions", file=sys.stderr)
+        return 2
+    found = len(submissions(folder))
+    if found < 2:
+        print(f"error: {folder} holds {found} submission(s) (folders laid out like skeletons/, .ipynb notebooks); "
+              "comparing needs at least 2", file=sys.stderr)
+        return 2
+    rubric = _rubric(args)
+    if rubric is None:
+        return 2
+    problem = _similarity(folder, Path(args.out), rubric)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _similarity(folder: Path, out: Path, rubric) -> str:
+    """Write the similarity report of ``folder``'s submissions into ``out`` and say where and how many pairs
+    are flagged; returns why there is no report ("" when it was written)."""
+    from autograder.tools.similarity import compare_class, write_report
+
+    start = time.perf_counter()
+    report = compare_class(folder, rubric.similarity)
+    for skipped in report.skipped:
+        print(f"similarity: skipped {skipped.id}: {skipped.reason}")
+    if len(report.documents) < 2:
+        return f"{len(report.documents)} readable submission(s) in {folder}; comparing needs at least 2"
+    csv_path, html_path = write_report(report, out)
+    print(f"similarity: {len(report.documents)} submissions, {len(report.pairs)} pairs compared in "
+          f"{time.perf_counter() - start:.1f} s; {len(report.flagged)} pair(s) flagged "
+          f"(similarity at least {rubric.similarity.threshold:g})")
+    print(f"similarity report: {html_path} (flagged pairs side by side), {csv_path} (every pair, ranked)")
+    return ""
 
 
 def command_gradescope(args: argparse.Namespace) -> int:
@@ -281,6 +425,17 @@ def rubric_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default=str(paths.ROOT / "grading.yml"), help="rubric file (default: grading.yml)")
 
 
+def _report_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", help="the folder batch graded into (OUT/<id>/results.json)")
+
+
+def _similarity_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir",
+                        help="folder holding the submissions: folders laid out like skeletons/, .ipynb notebooks")
+    parser.add_argument("--out", required=True, help="where similarity.csv and similarity.html go")
+    rubric_option(parser)
+
+
 def _gradescope_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("zip", help="where to write the package, e.g. out/gradescope.zip")
 
@@ -291,11 +446,39 @@ def _batch_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="where results (OUT/<name>/results.json) and gradebook.csv go")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     parser.add_argument("--shard", help="grade only the K-th of N slices of the class, e.g. 2/4")
+    parser.add_argument("--similarity", action="store_true",
+                        help="then also write the similarity report of the whole of DIR (whatever --shard) into "
+                             "OUT: similarity.csv and similarity.html, as the similarity command does")
+    parser.add_argument("--rescore", action="store_true",
+                        help="grade nothing: score every OUT/<id>/results.json again with the rubric's points "
+                             "(after a change of points or visibility), then rewrite the gradebook and exports")
     _rubric_and_device_options(parser)
+    _export_options(parser)
+
+
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--roster", help="CSV mapping each submission id (column id) to the students' Moodle fields "
+                                         "(email, idnumber, username) and Canvas's (Student, ID, SIS User ID, "
+                                         "SIS Login ID, Section); kept in OUT/exports.json for later commands")
+    parser.add_argument("--id-column", choices=["email", "idnumber", "username"],
+                        help="the user field moodle.csv identifies students by, as Moodle's import maps it "
+                             "(default: as kept in OUT, else username; without a roster, the submission ids)")
+
+
+def _merge_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", help="the folder batch graded into (OUT/<id>/results.json)")
+    parser.add_argument("--manual", required=True,
+                        help="the hand-graded scores: a CSV of id,report,demo,bonus, or OUT/moodle.csv or "
+                             "OUT/canvas.csv filled in")
+    rubric_option(parser)
+    _export_options(parser)
 
 
 def _rubric_and_device_options(parser: argparse.ArgumentParser) -> None:
     rubric_option(parser)
+    parser.add_argument("--reference", choices=["auto", "live"], default="auto",
+                        help="where the reference's values come from: auto (default) replays them from golden/ where "
+                             "it was recorded from the sources as they are, and computes the rest; live computes all")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
     parser.add_argument("--sandbox", default="auto", choices=["auto", "namespaces", "limits", "off"],
@@ -377,6 +560,13 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Callable[[argpars
               "grade one submission (a folder laid out like skeletons/, or a notebook) against the reference"),
     "batch": (command_batch, _batch_parser,
               "grade a folder of submissions (folders or notebooks) into a gradebook (resumable)"),
+    "merge": (command_merge, _merge_parser,
+              "merge the hand-graded scores (report, demo, bonus) into final grades and the Moodle/Canvas exports"),
+    "report": (command_report, _report_parser,
+               "write OUT/report.html from batch's results: scores, checks, alternatives, problems, time"),
+    "similarity": (command_similarity, _similarity_parser,
+                   "compare the code of every pair of submissions (plagiarism screening, as MOSS): ranked CSV and "
+                   "HTML report"),
     "check": (command_check, _check_parser, "self-check: the visible checks, without solutions/ (from golden/)"),
     "golden": (command_golden, _golden_parser, "record golden/ (the reference's values for the visible checks)"),
     "catalogues": (command_catalogues, _catalogues_parser,

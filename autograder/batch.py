@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from autograder.engine.client import thread_environment
-from autograder.report import PART_TITLES, write_results
+from autograder.report import PART_TITLES, write_atomically, write_results
 from autograder.rubric import Rubric
 
 NOT_GRADED = "not-graded.txt"
@@ -76,12 +76,12 @@ def finished(out: Path, name: str) -> bool:
 
 
 def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
-              sandbox: str, threads: int = 1) -> tuple[float, float, float]:
+              sandbox: str, threads: int = 1, reference: str = "auto") -> tuple[float, float, float]:
     """Grade one submission in this process and write its results; (score, max, seconds)."""
     from autograder.grade import grade
 
     start = time.perf_counter()
-    graded = grade(Path(submission), rubric, device, sandbox, threads=threads)
+    graded = grade(Path(submission), rubric, device, sandbox, reference=reference, threads=threads)
     elapsed = time.perf_counter() - start
     data = graded.results_json(elapsed)
     write_results(results_path, data)
@@ -131,11 +131,12 @@ class Progress:
 
 def grade_class(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int = 1,
               shard: Optional[Shard] = None, sandbox: str = "auto", log=print, progress_stream=None,
-              threads: int = 1) -> list[str]:
+              threads: int = 1, reference: str = "auto") -> list[str]:
     """Grade every missing submission of ``folder`` (of this shard); returns the ids graded now.
 
     ``log`` gets the summary lines; the progress (``Progress``) goes to ``progress_stream`` (stderr).
-    ``jobs`` submissions are graded at once, each with ``threads`` torch threads.
+    ``jobs`` submissions are graded at once, each with ``threads`` torch threads. ``reference``:
+    where the reference's values come from (``autograder.grade.grade``).
     """
     found = submissions(folder)
     skipped = others(folder, found)
@@ -150,7 +151,7 @@ def grade_class(folder: Path, out: Path, rubric: Rubric, device: str, jobs: int 
     done: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs), initializer=use_threads, initargs=(threads,)) as pool:
         futures = {pool.submit(grade_one, str(found[name]), str(out / name / "results.json"), rubric, device,
-                               sandbox, threads): name for name in todo}
+                               sandbox, threads, reference): name for name in todo}
         for future in as_completed(futures):
             name = futures[future]
             try:
@@ -184,11 +185,10 @@ def gradebook_rows(out: Path, rubric: Rubric) -> Iterator[list[str]]:
 
 
 def write_gradebook(out: Path, rubric: Rubric) -> Path:
-    """``OUT/gradebook.csv`` from every results.json in ``out``, written atomically."""
+    """``OUT/gradebook.csv`` from every results.json in ``out``, written atomically (by temporary files of
+    their own, so that the shards of a class finishing at once into one OUT do not trip over each other)."""
     buffer = io.StringIO()
     csv.writer(buffer).writerows(gradebook_rows(out, rubric))
     path = out / "gradebook.csv"
-    temporary = path.with_suffix(".csv.tmp")
-    temporary.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, buffer.getvalue())
     return path

@@ -81,7 +81,9 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
         forbidden: the from-scratch rule: a check whose modules contain one of these library
             classes scores 0, whatever it measured.
         reference: how the check gets the reference's values, a mode of
-            ``autograder.checks.golden`` (live, record, replay), with golden files in ``golden_folder``.
+            ``autograder.checks.golden`` (live, record, replay), with golden files in ``golden_folder``;
+            or ``cached``: replayed where the check has a golden file, and live where the file lacks a
+            value (the caller makes sure the files were recorded from the sources as they are).
         alternatives: known alternatives the reference takes (the student's known mistakes in
             components this one uses). In record mode the check also records the reference's
             values with each known alternative of the checks it uses, one at a time, for replay.
@@ -89,10 +91,13 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
     if submission is not None and not (submission / f"{spec.module}.py").is_file():
         return Outcome(0.0, _("{component}: {file} not found in the submission").format(
             component=spec.component, file=f"{spec.module}.py"), incident="missing")
+    mode = reference
+    if reference == "cached":
+        mode = "replay" if golden.golden_path(spec.id, golden_folder).is_file() else "live"
     session = Session(worker, rule.timeout_s, training)
     session.alternatives = alternatives
     try:
-        with golden.checking(spec.id, reference, golden_folder):
+        with golden.checking(spec.id, mode, golden_folder):
             outcome = spec.run(session, rule)
             if reference == "record":
                 for key in dict.fromkeys(key for used in spec.uses for key in CHECKS[used].alternatives):
@@ -100,6 +105,8 @@ def run_check(spec: CheckSpec, rule: CheckRule, worker, submission: Optional[Pat
                     recording.alternatives = (key,)
                     spec.run(recording, rule)
     except golden.GoldenMissing as error:
+        if reference == "cached":
+            return run_check(spec, rule, worker, submission, training, forbidden, "live", golden_folder, alternatives)
         if reference != "replay" or len(alternatives) < 2:
             return Outcome(0.0, _explain(spec, error), incident=incident(error))
         # Only single alternatives are recorded: judge this rare combination without them here.

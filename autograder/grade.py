@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional
 import torch
 
 from autograder.checking import Checking
-from autograder.checks import CHECKS
+from autograder.checks import CHECKS, golden
 from autograder.engine.client import SubmissionError, Worker, WorkerFailure
 from autograder.engine.device import resolve_device
 from autograder.engine.sandbox import Limits, Sandbox
@@ -72,7 +72,8 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
     skeletons/, or a notebook whose definitions are taken (``autograder.engine.submission``).
 
     ``sandbox`` is the mode of ``autograder.engine.sandbox``, with the rubric's limits. ``reference``
-    and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``).
+    and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``);
+    ``auto``: ``cached`` where golden/ was recorded from the sources as they are, else ``live``.
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
     ``progress(result, done, total)`` is called as each check finishes. Each result keeps what the
     submission printed while it ran; unless ``show_prints``, a note says the report leaves them out.
@@ -81,6 +82,8 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
     with speaking(language or course_language(rubric.language)):
         submission = Path(submission).resolve()
         device = resolve_device(device)
+        if reference == "auto":
+            reference = "cached" if golden_folder is None and golden.up_to_date(rubric_too=False) else "live"
         confinement = Sandbox(sandbox, Limits.of(rubric.sandbox))
         notes = [_(SELF_CHECK_NOTE) if show_prints and sandbox == "off" else confinement.note(device)]
         grade_folder = functools.partial(_grade_folder, rubric=rubric, device=device, sandbox=confinement, notes=notes,
@@ -158,11 +161,15 @@ def style_result(folder: Path, notebook: bool, points: float) -> CheckResult:
         report = style_report([folder / NOTEBOOK_CODE])
     else:
         report = style_report([folder / f"{module}.py" for module in LAB_MODULES])
-    heading = (_("Clean code (docstrings and ruff's findings; {points} points)").format(points=f"{points:g}") if points
-               else _("Clean code (docstrings and ruff's findings; a report for the teaching assistant, no points)"))
-    text = heading + "\n" + report.text()
+    text = style_heading(points) + "\n" + report.text()
     return CheckResult(STYLE_ID, round(points * report.fraction(), 4), points, text, "visible",
                        time.perf_counter() - start, fraction=report.fraction())
+
+
+def style_heading(points: float) -> str:
+    """The first line of the clean-code report's output: what it is and what it is worth."""
+    return (_("Clean code (docstrings and ruff's findings; {points} points)").format(points=f"{points:g}") if points
+            else _("Clean code (docstrings and ruff's findings; a report for the teaching assistant, no points)"))
 
 
 def _notebook_errors(worker: Worker) -> list[str]:

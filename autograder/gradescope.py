@@ -43,7 +43,7 @@ def run(root: Path) -> int:
         message = f"no submission found: upload {wanted}, or exactly one .ipynb notebook"
         graded = ungraded(rubric, message, [message])
     else:
-        graded = grade(target, rubric, resolve_device("auto"))
+        graded = grade(target, rubric, resolve_device("auto"), reference="auto")
     print(format_report(graded.reported, f"Lab 3 autograder: {target.name if target else 'no submission'}",
                         graded.notes))
     write_results(root / "results" / "results.json", graded.results_json(time.perf_counter() - start))

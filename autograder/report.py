@@ -141,10 +141,15 @@ def write_results(path: str | Path, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` atomically: the old file or the new one, never a part.
 
     The JSON is serialised first (NaN and infinity refused, as Gradescope cannot read them), then
-    written to a temporary file in the same folder, flushed to disk and renamed over ``path``.
+    written with ``write_atomically``.
     """
+    write_atomically(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: to a temporary file of its own in the same folder (so that
+    processes writing the same path at once never share one), flushed to disk and renamed over ``path``."""
     path = Path(path)
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

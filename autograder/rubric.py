@@ -17,8 +17,9 @@ Format::
     language: es                    # optional (default en); what students read: feedback, reports, skeletons, notebook
     defaults: {...}       # optional sections of settings (SECTIONS): each setting, its default, what it must
     training: {...}       # be and what it does are declared once, in CheckDefaults, TrainingSettings,
-    sandbox: {...}        # SandboxLimits and StyleSettings below (``settings_table()`` writes the README's
-    style: {...}          # table of them)
+    sandbox: {...}        # SandboxLimits, StyleSettings and SimilaritySettings below (``settings_table()``
+    style: {...}          # writes the README's table of them)
+    similarity: {...}
     checks:               # every registered check id, and only those
       part1.basic_block.shapes: {points: 2}
       part1.basic_block.numerics:
@@ -61,7 +62,7 @@ EPS = 1e-9
 """Slack when comparing point sums, and a score with full marks."""
 
 TOP_KEYS = ("total", "code_points", "defaults", "tolerances", "forbidden", "training", "sandbox", "language",
-            "one_penalty_per_mistake", "style", "checks", "manual")
+            "one_penalty_per_mistake", "style", "similarity", "checks", "manual")
 REQUIRED_TOP_KEYS = ("total", "code_points", "tolerances", "checks")
 CHECK_KEYS = ("points", "visibility", "timeout_s", "tolerance")
 MANUAL_KEYS = ("points", "description", "bonus")
@@ -172,8 +173,28 @@ class StyleSettings:
                                                "a report for the teaching assistant only.")
 
 
+@dataclass(frozen=True)
+class SimilaritySettings:
+    """``similarity``: the instructors' similarity report of a class's code (``python -m autograder
+    similarity``, ``autograder.tools.similarity``): copydetect's winnowed fingerprints, as MOSS takes
+    them, with the given code (skeletons, notebook template) left out. It grades nothing."""
+
+    threshold: float = setting(0.5, FRACTION, "A pair is flagged when the larger of its two similarities (the share "
+                                              "of a submission's own code found in the other) reaches this.")
+    noise_threshold: int = setting(25, POSITIVE_INT, "Shortest match that counts, in characters of the normalised code "
+                                                     "(names become V, strings S; spaces and comments dropped).")
+    guarantee_threshold: int = setting(25, POSITIVE_INT, "Matches this long are always found; not below "
+                                                         "noise_threshold. Larger is faster (fewer fingerprints kept), "
+                                                         "but scores may then vary slightly between runs.")
+
+    def __post_init__(self) -> None:
+        if self.guarantee_threshold < self.noise_threshold:
+            raise RubricError(f"similarity: guarantee_threshold ({self.guarantee_threshold}) must not be below "
+                              f"noise_threshold ({self.noise_threshold})")
+
+
 SECTIONS: dict[str, type] = {"defaults": CheckDefaults, "training": TrainingSettings, "sandbox": SandboxLimits,
-                             "style": StyleSettings}
+                             "style": StyleSettings, "similarity": SimilaritySettings}
 """grading.yml's sections of settings, by key."""
 
 
@@ -269,6 +290,8 @@ class Rubric:
     language: str = "en"
     """The language students read (``autograder.i18n.LANGUAGES``): feedback, reports, the released
     skeletons' comments, notebook and README."""
+    similarity: SimilaritySettings = SimilaritySettings()
+    """The instructors' similarity report: when a pair is flagged, how matches are fingerprinted."""
 
     def visible(self) -> Rubric:
         """This rubric with only the checks students see before the due date (``visibility: visible``)."""
@@ -357,6 +380,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
     training = read_section(TrainingSettings, top.get("training", {}), "training")
     sandbox = read_section(SandboxLimits, top.get("sandbox", {}), "sandbox")
     style = read_section(StyleSettings, top.get("style", {}), "style")
+    similarity = read_section(SimilaritySettings, top.get("similarity", {}), "similarity")
     language = top.get("language", "en")
     if language not in LANGUAGES:
         raise RubricError(f"language must be one of {', '.join(LANGUAGES)}, got {_show(language)}")
@@ -396,7 +420,7 @@ def _build(data: Any, known_checks: Collection[str]) -> Rubric:
             f"= {_num(code_points + manual_sum)}, but total is {_num(total)}"
         )
     return Rubric(total, code_points, checks, manual, tolerances, forbidden, training, sandbox, style, defaults,
-                  one_penalty, language)
+                  one_penalty, language, similarity=similarity)
 
 
 def _tolerances(value: Any) -> dict[str, Tolerance]:

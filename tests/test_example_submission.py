@@ -73,17 +73,19 @@ def undo_mistakes(source: str) -> tuple[str, int]:
     return "".join(lines), fixed
 
 
-def start_grading(submission: Path, results: Path) -> subprocess.Popen:
+def start_grading(submission: Path, results: Path, *options: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the worker inherits it: no OpenMP spin-waiting
     return subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results), "--device", "cpu"],
+        [sys.executable, "-m", "autograder", "grade", str(submission), "--results", str(results), "--device", "cpu",
+         *options],
         cwd=paths.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, dict]:
-    """results.json of the example as shipped ("shipped") and with its mistakes undone ("fixed")."""
+    """results.json of the example as shipped ("shipped"), the same with every reference value computed
+    afresh ("live", where "shipped" replays those golden/ holds), and with its mistakes undone ("fixed")."""
     folder = tmp_path_factory.mktemp("example")
     fixed = folder / "fixed"
     shutil.copytree(EXAMPLE, fixed, ignore=shutil.ignore_patterns("__pycache__"))
@@ -91,8 +93,9 @@ def graded(tmp_path_factory) -> dict[str, dict]:
         source, count = undo_mistakes((fixed / name).read_text())
         assert count == 1, f"{name}: expected one DEMO MISTAKE, found {count}"
         (fixed / name).write_text(source)
-    runs = {label: (start_grading(path, folder / f"{label}.json"), folder / f"{label}.json")
-            for label, path in (("shipped", EXAMPLE), ("fixed", fixed))}
+    runs = {label: (start_grading(path, folder / f"{label}.json", *options), folder / f"{label}.json")
+            for label, path, options in (("shipped", EXAMPLE, ()), ("live", EXAMPLE, ("--reference", "live")),
+                                         ("fixed", fixed, ()))}
     results = {}
     for label, (process, path) in runs.items():
         output, _ = process.communicate(timeout=600)
@@ -131,10 +134,20 @@ def test_example_with_the_mistakes_undone_scores_full_marks(graded):
     assert data["score"] == data["max_score"] == code_points == 60
 
 
-def shipped(graded, check_ids) -> list[tuple]:
-    """(id, score, feedback) of ``check_ids`` in the command line's grade of the shipped example."""
-    tests = {test["name"]: test for test in graded["shipped"]["tests"]}
+def live(graded, check_ids) -> list[tuple]:
+    """(id, score, feedback) of ``check_ids`` in the command line's live grade of the shipped example."""
+    tests = {test["name"]: test for test in graded["live"]["tests"]}
     return [(check_id, tests[check_id]["score"], tests[check_id]["output"]) for check_id in check_ids]
+
+
+def test_the_grader_replaying_golden_files_grades_as_the_live_reference_does(graded):
+    """The instructor's grader takes the reference's values from golden/ where it can: every check
+    of the whole rubric, hidden ones included, gets the same score and feedback as when every value
+    is computed afresh."""
+    def checks(data: dict) -> list:
+        return [(t["name"], t["score"], t["output"]) for t in data["tests"]]
+
+    assert checks(graded["shipped"]) == checks(graded["live"])
 
 
 def test_the_golden_files_grade_the_example_as_the_live_reference_does(graded):
@@ -143,5 +156,5 @@ def test_the_golden_files_grade_the_example_as_the_live_reference_does(graded):
     time a check took (the training checks count steps), so nothing needs masking."""
     visible = load_rubric(paths.ROOT / "grading.yml", CHECKS).visible()
     replayed = grade(EXAMPLE, visible, "cpu", sandbox="off", reference="replay", style=False)
-    assert [(r.id, r.score, r.output) for r in replayed.results] == shipped(graded, visible.checks)
+    assert [(r.id, r.score, r.output) for r in replayed.results] == live(graded, visible.checks)
     assert 0 < sum(r.score for r in replayed.results) < sum(r.max_score for r in replayed.results)  # both paths

@@ -8,6 +8,11 @@ reference runs, its outputs and gradients on fixed inputs) goes through ``refere
 - ``record``: compute it and keep it under ``key``, to be written as the check's golden file;
 - ``replay`` (a student's copy, without solutions/): read it from ``golden/<check id>.pt``.
 
+The instructor's grader replays too where it can (``autograder.checking``'s ``cached``): a check
+whose golden file was recorded from the sources as they are (``up_to_date``) takes the reference's
+values from it instead of computing them for every submission, and runs live where the file lacks
+a value.
+
 Golden files hold plain containers of tensors, numbers and strings (``torch.save``, read back with
 ``weights_only=True``), never code. Weights are not stored: the checks derive them from a recipe
 (``autograder.checks.common.recipe_weights``) that needs only names, shapes and a seed.
@@ -15,6 +20,7 @@ Golden files hold plain containers of tensors, numbers and strings (``torch.save
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -25,6 +31,9 @@ from autograder import paths
 
 T = TypeVar("T")
 MODES = ("live", "record", "replay")
+SOURCES_FILE = "SOURCES"
+"""The digest of the sources golden/ was recorded from, in golden/."""
+RUBRIC_FILE = "grading.yml"
 
 
 class GoldenMissing(RuntimeError):
@@ -44,6 +53,30 @@ _STATE = _State()
 
 def mode() -> str:
     return _STATE.mode
+
+
+def source_files(root: Path = paths.ROOT) -> list[Path]:
+    """The files a recording depends on: the reference solutions, the grader, the rubric."""
+    return sorted([*(root / "solutions").glob("*.py"), *(root / "autograder").rglob("*.py"), root / RUBRIC_FILE])
+
+
+def sources_digest(root: Path = paths.ROOT) -> str:
+    """One line per file of ``source_files``: its SHA-256 and its path relative to ``root``."""
+    return "".join(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(root).as_posix()}\n"
+                   for path in source_files(root))
+
+
+def up_to_date(folder: Path = paths.GOLDEN, root: Path = paths.ROOT, rubric_too: bool = True) -> bool:
+    """Whether ``folder`` was recorded from the sources as they are now; with ``rubric_too`` false,
+    whatever the rubric says (its points and limits change no recorded value; a check it made
+    visible since has no file, and runs live)."""
+    recorded = folder / SOURCES_FILE
+    if not recorded.is_file():
+        return False
+    lines, now = recorded.read_text(encoding="utf-8").splitlines(), sources_digest(root).splitlines()
+    if not rubric_too:
+        lines, now = ([line for line in found if not line.endswith("  " + RUBRIC_FILE)] for found in (lines, now))
+    return lines == now
 
 
 def golden_path(check_id: str, folder: Path | None = None) -> Path:

@@ -144,11 +144,16 @@ class Worker:
     thread is about as fast as several, and gradings run side by side do not fight over the cores.
     """
 
-    def __init__(self, submission: Path, device: str = "cpu", sandbox: Sandbox | None = None, threads: int = 1) -> None:
+    def __init__(self, submission: Path, device: str = "cpu", sandbox: Sandbox | None = None, threads: int = 1,
+                 environment: dict[str, str] | None = None) -> None:
         self.submission = Path(submission).resolve()
         self.device = device
         self.sandbox = sandbox if sandbox is not None else Sandbox()
         self.threads = threads
+        self.environment = dict(environment or {})
+        """Variables added to the worker's environment."""
+        self.companions: dict[str, Worker] = {}
+        """Other workers kept for as long as this one (``companion``)."""
         self.process: subprocess.Popen | None = None
         self._folder = tempfile.TemporaryDirectory(prefix="lab3-worker-")
         self._output: OutputTail | None = None
@@ -171,7 +176,7 @@ class Worker:
         program = [sys.executable, "-m", "autograder.runtime.worker", str(self.submission), self.device,
                    str(self.threads), json.dumps(self.stalled)]
         command, env = self.sandbox.command(program, folder, self.submission, self.device)
-        env = {**env, **thread_environment(self.threads)}
+        env = {**env, **thread_environment(self.threads), **self.environment}
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -221,7 +226,21 @@ class Worker:
             self._output.close()
             self._output = None
 
+    def companion(self, key: str, submission: Path, device: str = "cpu",
+                  environment: dict[str, str] | None = None) -> "Worker":
+        """The worker kept under ``key`` beside this one, for ``submission`` (made on first use, confined
+        alike, closed with this one). One for this worker's own submission refuses the functions this
+        one found stalled, and the other way round."""
+        if key not in self.companions:
+            other = Worker(submission, device, self.sandbox, self.threads, environment)
+            if other.submission == self.submission:
+                other.stalled = self.stalled
+            self.companions[key] = other
+        return self.companions[key]
+
     def close(self) -> None:
+        for other in self.companions.values():
+            other.close()
         self.kill()
         if self.process is not None:
             self._release()

@@ -12,7 +12,6 @@ sources are those golden/ was recorded from; where they are, nothing needs recor
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import shutil
 import tempfile
@@ -23,11 +22,10 @@ import torch
 
 from autograder import paths
 from autograder.checks import golden
+from autograder.checks.golden import SOURCES_FILE, sources_digest, up_to_date  # noqa: F401 - re-exported
 from autograder.rubric import Rubric
 
 """The rubric visibility whose checks a student can run before the due date."""
-SOURCES_FILE = "SOURCES"
-"""The digest of the sources golden/ was recorded from, in golden/."""
 FLOAT32_ROUNDING = 1e-5
 """How far, relative to a float32 tensor's largest value, another CPU's rounding may move a
 recorded value: measured 1.2e-6 absolute on outputs up to 8.4 (part3.encoder_block.numerics on an
@@ -40,23 +38,6 @@ tolerance (atol 1e-9, rtol 1e-7)."""
 
 class GoldenError(RuntimeError):
     """The reference solutions did not pass a check they are recorded from."""
-
-
-def source_files(root: Path = paths.ROOT) -> list[Path]:
-    """The files a recording depends on: the reference solutions, the grader, the rubric."""
-    return sorted([*(root / "solutions").glob("*.py"), *(root / "autograder").rglob("*.py"), root / "grading.yml"])
-
-
-def sources_digest(root: Path = paths.ROOT) -> str:
-    """One line per file of ``source_files``: its SHA-256 and its path relative to ``root``."""
-    return "".join(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(root).as_posix()}\n"
-                   for path in source_files(root))
-
-
-def up_to_date(folder: Path = paths.GOLDEN, root: Path = paths.ROOT) -> bool:
-    """Whether ``folder`` was recorded from the sources as they are now."""
-    recorded = folder / SOURCES_FILE
-    return recorded.is_file() and recorded.read_text(encoding="utf-8") == sources_digest(root)
 
 
 def record(rubric: Rubric, folder: Path = paths.GOLDEN) -> list[Path]:

@@ -173,7 +173,7 @@ CAUSE_VALUES = {"attention": "MultiHeadAttention", "check": "part3.mha.efficienc
 
 @dataclass
 class Side:
-    """One side of the comparison: the session of a fresh worker, and its memory meter."""
+    """One side of the comparison: the session of its worker, and its memory meter."""
 
     session: Session
     memory: meter.PeakMemory
@@ -182,41 +182,44 @@ class Side:
     peak: int = 0
 
 
-def _fresh_cost_worker(submission, sandbox, deadline: float) -> Worker:
-    """A worker for ``submission`` on the CPU, started and answering (a cheap request)."""
-    worker = Worker(submission, "cpu", sandbox)
-    worker.request({"op": "free", "handle": ""}, timeout=max(1.0, deadline - time.monotonic()))
-    return worker
+COST_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+"""For the workers that measure: glibc maps every block of 64 kB or more on its own and returns it
+when freed (a fixed threshold, where by default it grows with the blocks freed), so that the resident
+memory of one workload's tensors is not kept for the next workload to reuse unseen."""
 
 
 def _start_cost_workers(session: Session) -> tuple[object, Worker]:
-    """The submission's worker and the reference's, both fresh and started side by side.
+    """The workers that measure the submission's and the reference's costs, started side by side:
+    one pair per grading, kept beside the submission's worker for every efficiency check.
 
-    A notebook's checks run in its own process: there the submission's side is that process.
+    A notebook's checks run in its own process: there the submission's side is that process, and the
+    reference's worker is started afresh for each check.
     """
     student = session.worker
-    started: dict[str, object] = {}
+    if hasattr(student, "companion"):
+        workers = {"submission": student.companion("cost:submission", student.submission, "cpu", COST_ENVIRONMENT),
+                   "reference": student.companion("cost:reference", paths.SOLUTIONS, "cpu", COST_ENVIRONMENT)}
+    else:
+        workers = {"reference": Worker(paths.SOLUTIONS, "cpu", getattr(student, "sandbox", None),
+                                       environment=COST_ENVIRONMENT)}
     errors: list[BaseException] = []
 
-    def start(name: str, submission) -> None:
-        try:
-            started[name] = _fresh_cost_worker(submission, getattr(student, "sandbox", None), session.deadline)
+    def start(worker: Worker) -> None:
+        try:  # a cheap request: the worker answers once it runs
+            worker.request({"op": "free", "handle": ""}, timeout=max(1.0, session.deadline - time.monotonic()))
         except BaseException as error:  # noqa: BLE001 - told in the check's feedback below
             errors.append(error)
 
-    folders = {"reference": paths.SOLUTIONS}
-    if hasattr(student, "submission"):
-        folders["submission"] = student.submission
-    threads = [threading.Thread(target=start, args=item) for item in folders.items()]
+    threads = [threading.Thread(target=start, args=(worker,)) for worker in workers.values()]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if errors:
-        for worker in started.values():
-            worker.close()
+        if not hasattr(student, "companion"):
+            workers["reference"].close()
         raise errors[0]
-    return started.get("submission", student), started["reference"]
+    return workers.get("submission", student), workers["reference"]
 
 
 def _cost_side(session: Session, worker, kwargs: dict, workload: Workload) -> Side:
@@ -236,14 +239,14 @@ def _timed_cost_run(side: Side, x: torch.Tensor, upstream: torch.Tensor) -> None
     side.session.call(handle("cost"), {"x0": x}, args=[tensor("x0")], kwargs=side.kwargs, model="cost",
                       mode="train", grad_inputs=("x0",), grad_params=True, upstream=[upstream])
     side.seconds.append(time.perf_counter() - start)
-    if len(side.seconds) == 1:  # the first run, in a fresh process: its peak is the request's own
+    if len(side.seconds) == 1:  # the first run: its peak is the request's own (see COST_ENVIRONMENT)
         side.peak = side.memory.peak()
 
 
 def check_efficiency(session: Session, key: str) -> Outcome:
-    """Forward and backward of the submission's component, against the reference's, each in a fresh
-    worker started beside the other: time (the best of a few runs, taken in turns) and peak memory
-    (of the first run, read from outside the worker)."""
+    """Forward and backward of the submission's component, against the reference's, each in a worker
+    of its own started beside the other's (``_start_cost_workers``): time (the best of a few runs,
+    taken in turns) and peak memory (of the first run, read from outside the worker)."""
     if not meter.available():
         return failed(_("the efficiency of your code can only be measured on Linux (it reads /proc)"))
     workload = WORKLOADS[key]
@@ -257,9 +260,8 @@ def check_efficiency(session: Session, key: str) -> Outcome:
             for side in (reference, student):
                 _timed_cost_run(side, x, upstream)
     finally:
-        reference_worker.close()
-        if student_worker is not session.worker:
-            student_worker.close()
+        if not hasattr(session.worker, "companion"):
+            reference_worker.close()
     time_ratio = min(student.seconds[1:]) / min(reference.seconds[1:])  # the first run warms up
     memory_ratio = student.peak / max(1, reference.peak)
     label = _("{call} forward and backward on {shape}").format(
