@@ -7,7 +7,9 @@ The class is made of the kit's own material, in turn: the reference solutions, t
 submission (three mistakes), the skeletons (nothing implemented), and the reference solutions as
 one notebook. Each mode grades the same class into its own output folder with the real
 grading.yml; the script prints a Markdown table (wall time, seconds per submission, total score
-of the class, which must be the same in every mode) naming the machine and the torch version.
+of the class, which must be the same in every mode) naming the machine and the torch version, then
+where the time went: each check's seconds summed over the class (``extra_data.seconds`` of every
+results.json), the slowest first, and the seconds per kind of submission.
 """
 from __future__ import annotations
 
@@ -62,8 +64,34 @@ def make_class(folder: Path, count: int) -> None:
             notebook(folder / f"{name}.ipynb")
 
 
+KINDS = ("reference", "example", "skeletons", "notebook")
+"""The kinds of submission ``make_class`` cycles through, by index modulo 4."""
+
+
 def class_total(out: Path) -> float:
     return sum(json.loads(p.read_text())["score"] for p in sorted(out.glob("*/results.json")))
+
+
+def time_breakdown(out: Path, shown: int = 15) -> str:
+    """Markdown tables: the ``shown`` checks that took longest summed over the class, and the
+    seconds per submission of each kind (the whole grading, ``execution_time``)."""
+    per_check: dict[str, float] = {}
+    per_kind: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for path in sorted(out.glob("*/results.json")):
+        data = json.loads(path.read_text())
+        per_kind[KINDS[int(path.parent.name.removeprefix("student")) % 4]].append(data["execution_time"])
+        for test in data["tests"]:
+            per_check[test["name"]] = per_check.get(test["name"], 0.0) + test.get("extra_data", {}).get("seconds", 0.0)
+    total = sum(per_check.values())
+    lines = [f"Checks' seconds summed over the class ({total:.0f} s in all; the rest of the wall time is starting "
+             "processes, the sandbox and writing results):", "", "| check | seconds | share |", "|---|---|---|"]
+    for name, seconds in sorted(per_check.items(), key=lambda item: -item[1])[:shown]:
+        lines.append(f"| {name} | {seconds:.1f} | {seconds / max(total, 1e-9):.0%} |")
+    lines += ["", "| submission kind | count | mean s per grading | max s |", "|---|---|---|---|"]
+    for kind, seconds in per_kind.items():
+        if seconds:
+            lines.append(f"| {kind} | {len(seconds)} | {sum(seconds) / len(seconds):.1f} | {max(seconds):.1f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -80,7 +108,7 @@ def main() -> None:
     rows = []
     for mode in args.modes.split(","):
         out = work / f"out-{mode}"
-        note = Sandbox(mode, Limits(**rubric.sandbox)).note(args.device)
+        note = Sandbox(mode, Limits.of(rubric.sandbox)).note(args.device)
         start = time.perf_counter()
         graded = grade_class(work / "class", out, rubric, args.device, args.jobs, sandbox=mode, log=lambda line: None)
         wall = time.perf_counter() - start
@@ -96,6 +124,9 @@ def main() -> None:
     print()
     for mode, *_, note in rows:
         print(f"- {mode}: {note}")
+    for mode, *_ in rows:
+        print(f"\n### Where the time went ({mode})\n")
+        print(time_breakdown(work / f"out-{mode}"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 from autograder.checks.common import Outcome
 from autograder.engine.remote import Session
@@ -30,6 +30,9 @@ class CheckSpec:
     reference_values: bool = True
     """False for a check that takes nothing from the reference solutions (the training smoke tests
     train the submission's own modules): its golden file is empty, written without running it."""
+    warm_up: Optional[Callable[[object], None]] = None
+    """Called with the submission's worker before the first check runs, to start what the check
+    will need (processes of its own) while the checks before it run."""
 
 
 CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s
@@ -42,14 +45,15 @@ class Registry:
         self.checks: dict[str, CheckSpec] = {}
 
     def check(self, id: str, module: str, component: str, hint: str, uses: tuple[str, ...] = (),
-              alternatives: tuple[str, ...] = (), reference_values: bool = True):
+              alternatives: tuple[str, ...] = (), reference_values: bool = True,
+              warm_up: Optional[Callable[[object], None]] = None):
         """Decorator registering ``run(session, rule) -> Outcome`` under ``id`` (see ``CheckSpec``)."""
 
         def register(run):
             if id in self.checks:
                 raise ValueError(f"check id {id!r} registered twice")
             self.checks[id] = CheckSpec(id, module, component, hint, run, tuple(uses), tuple(alternatives),
-                                        reference_values)
+                                        reference_values, warm_up)
             return run
 
         return register

@@ -226,6 +226,12 @@ class Worker:
             self._output.close()
             self._output = None
 
+    def start(self) -> None:
+        """Start the worker process now, where none runs (a request starts one otherwise): it loads
+        while the grader does something else."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+
     def companion(self, key: str, submission: Path, device: str = "cpu",
                   environment: dict[str, str] | None = None) -> "Worker":
         """The worker kept under ``key`` beside this one, for ``submission`` (made on first use, confined
@@ -295,8 +301,7 @@ class Worker:
         Raises SubmissionError when the submission's code raised, WorkerFailure when the worker
         timed out or died (it is then killed, and the next request starts a fresh one).
         """
-        if self.process is None or self.process.poll() is not None:
-            self._start()
+        self.start()
         box: dict[str, Any] = {}
         mark = self.output_mark()
         header = {**header, "watchdog_s": max(timeout / 2, timeout - WATCHDOG_LEAD_S)}

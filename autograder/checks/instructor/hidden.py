@@ -8,6 +8,7 @@ refuses a rubric that shows one of these before the due date, or hides a check r
 from __future__ import annotations
 
 import functools
+import multiprocessing.util
 import threading
 import time
 from dataclasses import dataclass, field
@@ -185,23 +186,53 @@ class Side:
 COST_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 """For the workers that measure: glibc maps every block of 64 kB or more on its own and returns it
 when freed (a fixed threshold, where by default it grows with the blocks freed), so that the resident
-memory of one workload's tensors is not kept for the next workload to reuse unseen."""
+memory of one workload's tensors is not kept for the next workload to reuse unseen. (The submission's
+own worker, which ran other checks before, is not used: there memory kept from them hid a third of a
+greedy attention's peak.)"""
+REFERENCE_REUSES = 50
+"""Gradings one reference worker measures before it is replaced, well inside the sandbox's CPU time
+limit (each takes a few CPU seconds of it)."""
+_REFERENCE_WORKERS: dict[object, list] = {}
+"""Sandbox -> [the reference's measuring worker, gradings it served]: one per grading process, shared
+by every grading it runs (the reference is the same for all; a batch saves a worker start each)."""
+
+
+def _reference_cost_worker(sandbox, grading: object) -> Worker:
+    """This process's reference worker for ``sandbox``, counting ``grading`` (any object that stands
+    for one grading) once however many checks ask."""
+    entry = _REFERENCE_WORKERS.get(sandbox)
+    if entry is not None and entry[1] >= REFERENCE_REUSES and entry[2] is not grading:
+        entry[0].close()
+        entry = None
+    if entry is None:
+        worker = Worker(paths.SOLUTIONS, "cpu", sandbox, environment=COST_ENVIRONMENT)
+        entry = _REFERENCE_WORKERS[sandbox] = [worker, 0, None]
+        multiprocessing.util.Finalize(worker, worker.close, exitpriority=10)  # also at a pool process's exit
+    if entry[2] is not grading:
+        entry[1], entry[2] = entry[1] + 1, grading
+    return entry[0]
+
+
+def _cost_workers(student) -> dict[str, Worker]:
+    """The measuring workers of a grading: one for the submission kept beside its worker ``student``
+    (a notebook's checks in their own process: that process), and this process's for the reference."""
+    workers = {"reference": _reference_cost_worker(getattr(student, "sandbox", None), student)}
+    if hasattr(student, "companion"):
+        workers["submission"] = student.companion("cost:submission", student.submission, "cpu", COST_ENVIRONMENT)
+    return workers
+
+
+def start_cost_workers(student) -> None:
+    """Start the measuring workers at once (``CheckSpec.warm_up``): they load while other checks run."""
+    for worker in _cost_workers(student).values():
+        worker.start()
 
 
 def _start_cost_workers(session: Session) -> tuple[object, Worker]:
-    """The workers that measure the submission's and the reference's costs, started side by side:
-    one pair per grading, kept beside the submission's worker for every efficiency check.
-
-    A notebook's checks run in its own process: there the submission's side is that process, and the
-    reference's worker is started afresh for each check.
-    """
+    """The workers that measure the submission's and the reference's costs (``_cost_workers``), each
+    running and answering."""
     student = session.worker
-    if hasattr(student, "companion"):
-        workers = {"submission": student.companion("cost:submission", student.submission, "cpu", COST_ENVIRONMENT),
-                   "reference": student.companion("cost:reference", paths.SOLUTIONS, "cpu", COST_ENVIRONMENT)}
-    else:
-        workers = {"reference": Worker(paths.SOLUTIONS, "cpu", getattr(student, "sandbox", None),
-                                       environment=COST_ENVIRONMENT)}
+    workers = _cost_workers(student)
     errors: list[BaseException] = []
 
     def start(worker: Worker) -> None:
@@ -216,8 +247,6 @@ def _start_cost_workers(session: Session) -> tuple[object, Worker]:
     for thread in threads:
         thread.join()
     if errors:
-        if not hasattr(student, "companion"):
-            workers["reference"].close()
         raise errors[0]
     return workers.get("submission", student), workers["reference"]
 
@@ -251,17 +280,13 @@ def check_efficiency(session: Session, key: str) -> Outcome:
         return failed(_("the efficiency of your code can only be measured on Linux (it reads /proc)"))
     workload = WORKLOADS[key]
     student_worker, reference_worker = _start_cost_workers(session)
-    try:
-        reference = _cost_side(session, reference_worker, workload.reference_kwargs, workload)
-        student = _cost_side(session, student_worker, {}, workload)
-        generator = torch.Generator().manual_seed(17)
-        x, upstream = (torch.randn(workload.input_shape, generator=generator) for _draw in range(2))
-        for _run in range(1 + TIMED_RUNS):  # not ``_``: that name translates
-            for side in (reference, student):
-                _timed_cost_run(side, x, upstream)
-    finally:
-        if not hasattr(session.worker, "companion"):
-            reference_worker.close()
+    reference = _cost_side(session, reference_worker, workload.reference_kwargs, workload)
+    student = _cost_side(session, student_worker, {}, workload)
+    generator = torch.Generator().manual_seed(17)
+    x, upstream = (torch.randn(workload.input_shape, generator=generator) for _draw in range(2))
+    for _run in range(1 + TIMED_RUNS):  # not ``_``: that name translates
+        for side in (reference, student):
+            _timed_cost_run(side, x, upstream)
     time_ratio = min(student.seconds[1:]) / min(reference.seconds[1:])  # the first run warms up
     memory_ratio = student.peak / max(1, reference.peak)
     label = _("{call} forward and backward on {shape}").format(
@@ -276,18 +301,19 @@ def check_efficiency(session: Session, key: str) -> Outcome:
         memory_limit=f"{MEMORY_LIMIT:g}", causes=_(CAUSES[key]).format(**CAUSE_VALUES)))
 
 
-@registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", slides.EFFICIENCY)
+@registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", slides.EFFICIENCY,
+                warm_up=start_cost_workers)
 def bottleneck_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "bottleneck")
 
 
 @registry.check("part3.mha.efficiency", "vit", "MultiHeadAttention",
-                slides.EFFICIENCY)
+                slides.EFFICIENCY, warm_up=start_cost_workers)
 def mha_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "mha")
 
 
 @registry.check("part3.encoder_block.efficiency", "vit", "TransformerEncoderBlock", slides.EFFICIENCY,
-                uses=("part3.mha.efficiency",))
+                uses=("part3.mha.efficiency",), warm_up=start_cost_workers)
 def encoder_block_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "encoder_block")
