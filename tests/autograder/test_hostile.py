@@ -146,6 +146,14 @@ def zero(*reasons: str) -> dict[str, tuple[str, ...]]:
 
 FULL = {check_id: None for check_id in RESNET_CHECKS}
 HANG = f"no answer within the check's time limit of {RESNET_TIMEOUT_S:g} s"
+EARLIER = "did not return within its time limit earlier in this grading"
+
+
+def hangs() -> dict[str, tuple[str, ...]]:
+    """The first resnet check waits its time limit; the second fails at once, as the code that hung is not run again."""
+    first, *later = RESNET_CHECKS
+    return {first: (HANG,), **{check_id: (EARLIER,) for check_id in later}}
+
 
 HOSTILE: list[Hostile] = [
     Hostile("syntax_error", (at_import("def broken(:\n    pass\n"),), zero("SyntaxError")),
@@ -153,8 +161,8 @@ HOSTILE: list[Hostile] = [
             zero("ModuleNotFoundError: No module named 'surely_missing_package'")),
     Hostile("sys_exit", (at_import("import sys\nsys.exit(3)\n"),), zero("SystemExit: 3")),
     Hostile("os_exit", (at_import("import os\nprint('so long')\nos._exit(1)\n"),), zero("exit code 1")),
-    Hostile("infinite_loop", (in_forward("while True:\n    pass\n"),), zero(HANG)),
-    Hostile("sleeps_at_import", (at_import("import time\ntime.sleep(10 ** 6)\n"),), zero(HANG)),
+    Hostile("infinite_loop", (in_forward("while True:\n    pass\n"),), hangs()),
+    Hostile("sleeps_at_import", (at_import("import time\ntime.sleep(10 ** 6)\n"),), hangs()),
     Hostile("memory_hog", (at_import("chunks = []\nwhile True:\n    chunks.append(bytearray(256 << 20))\n"),),
             zero("MemoryError")),
     Hostile("segfault", (in_forward("import ctypes\nctypes.string_at(0)\n"),), zero("SIGSEGV")),
