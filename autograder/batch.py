@@ -66,13 +66,26 @@ def others(folder: Path, found: dict[str, Path]) -> list[str]:
     return sorted(e.name for e in folder.iterdir() if not e.name.startswith(".") and e not in taken)
 
 
+def read_results(path: Path) -> Optional[dict]:
+    """The results.json at ``path``, or None where there is none that can be read."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("tests"), list) else None
+
+
 def finished(out: Path, name: str) -> bool:
     """Whether ``name`` already has a readable results.json."""
-    try:
-        data = json.loads((out / name / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("tests"), list)
+    return read_results(out / name / "results.json") is not None
+
+
+def graded(out: Path) -> Iterator[tuple[str, dict]]:
+    """(id, results) of every submission with a readable results.json in ``out``, by id, each read once."""
+    for entry in sorted(e for e in out.iterdir() if e.is_dir() and not e.name.startswith(".")):
+        data = read_results(entry / "results.json")
+        if data is not None:
+            yield entry.name, data
 
 
 def grade_one(submission: str, results_path: str, rubric: Rubric, device: str,
@@ -171,10 +184,7 @@ def gradebook_rows(out: Path, rubric: Rubric) -> Iterator[list[str]]:
     parts = list(dict.fromkeys(check_id.split(".", 1)[0] for check_id in rubric.checks))
     manual = list(rubric.manual)
     yield ["id", "total", "max"] + [PART_TITLES.get(p, p) for p in parts] + manual
-    for name in sorted(entry.name for entry in out.iterdir() if entry.is_dir()):
-        if not finished(out, name):
-            continue
-        data = json.loads((out / name / "results.json").read_text(encoding="utf-8"))
+    for name, data in graded(out):
         by_part = {p: 0.0 for p in parts}
         for test in data["tests"]:
             part = str(test.get("name", "")).split(".", 1)[0]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from autograder.batch import NOT_GRADED, finished
+from autograder.batch import NOT_GRADED, graded
 from autograder.report import write_atomically
 from autograder.rubric import Rubric
 
@@ -173,18 +173,15 @@ def write_exports(out: Path, rubric: Rubric, settings: Settings) -> tuple[list[P
 
 def code_grades(out: Path, rubric: Rubric) -> dict[str, Optional[float]]:
     """Submission id -> its code grade out of the rubric's ``code_points`` (None: not graded), for every
-    submission in ``out`` (graded, or not graded with a reason)."""
+    submission in ``out`` (graded, or not graded with a reason), by id."""
     grades: dict[str, Optional[float]] = {}
-    for entry in sorted(out.iterdir()) if out.is_dir() else []:
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        if finished(out, entry.name):
-            data = json.loads((entry / "results.json").read_text(encoding="utf-8"))
-            share = float(data["score"]) / float(data["max_score"]) if float(data["max_score"]) > 0 else 0.0
-            grades[entry.name] = round(share * rubric.code_points, 4)
-        elif (entry / NOT_GRADED).is_file():
-            grades[entry.name] = None
-    return grades
+    for name, data in graded(out) if out.is_dir() else ():
+        share = float(data["score"]) / float(data["max_score"]) if float(data["max_score"]) > 0 else 0.0
+        grades[name] = round(share * rubric.code_points, 4)
+    for reason in out.glob(f"*/{NOT_GRADED}"):
+        if not reason.parent.name.startswith("."):
+            grades.setdefault(reason.parent.name, None)
+    return dict(sorted(grades.items()))
 
 
 def final_grades(rubric: Rubric, names: list[str], codes: dict[str, Optional[float]],

@@ -132,10 +132,9 @@ def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, san
         if notebook:
             notes += _notebook_errors(worker)
         run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
-        for warm_up in dict.fromkeys(CHECKS[check_id].warm_up for check_id in rubric.checks):
+        for warm_up in dict.fromkeys(CHECKS[c].warm_up for c in rubric.checks if CHECKS[c].warm_up is not None):
             try:
-                if warm_up is not None:
-                    warm_up(worker)
+                warm_up(worker)
             except Exception:  # noqa: BLE001 - the check that needs what failed to start reports why
                 pass
         for check_id, rule in rubric.checks.items():

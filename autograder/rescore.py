@@ -11,12 +11,11 @@ rescored.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Callable
 
-from autograder.batch import NOT_GRADED, finished, submissions
+from autograder.batch import NOT_GRADED, graded, submissions
 from autograder.grade import STYLE_ID, style_heading
 from autograder.i18n import course_language, speaking
 from autograder.report import CheckResult, results_json, write_results
@@ -71,13 +70,11 @@ def rescore_class(out: Path, rubric: Rubric, folder: Path | None = None,
                   log: Callable[[str], None] = print) -> list[str]:
     """Rescore every results.json in ``out`` with ``rubric`` (atomically each, and none unless all can be);
     the ids rescored. ``folder``: the class's submissions, to say which have no results yet."""
-    names = sorted(entry.name for entry in out.iterdir()
-                   if entry.is_dir() and not entry.name.startswith(".") and finished(out, entry.name))
-    rescored, problems = {}, []
-    for name in names:
-        path = out / name / "results.json"
+    names, rescored, problems = [], {}, []
+    for name, data in graded(out):
+        names.append(name)
         try:
-            rescored[name] = rescore(json.loads(path.read_text(encoding="utf-8")), rubric, str(path))
+            rescored[name] = rescore(data, rubric, str(out / name / "results.json"))
         except RescoreError as error:
             problems.append(str(error))
     if problems:

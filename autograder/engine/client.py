@@ -52,8 +52,6 @@ class WorkerTimeout(WorkerFailure):
         self.stall = stall
         """The submission's function the worker was stuck in, where its stack said."""
 
-    """The worker did not answer within the time limit (it was killed)."""
-
 
 class SubmissionError(Exception):
     """The submission's code raised while answering (including NotImplementedError)."""

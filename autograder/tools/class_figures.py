@@ -74,18 +74,24 @@ def part_histograms(parts: Sequence[tuple[str, Sequence[float], float]]) -> Figu
     return figure
 
 
+def _bars(names: Sequence[str], values: Sequence[float], labels: Sequence[str], colour: str, margin: float,
+          row_height: float, fontsize: int) -> tuple[Figure, object]:
+    """Horizontal bars, one per name, the first at the top, each labelled; (figure, axes)."""
+    figure = _figure(10, margin + row_height * max(len(names), 1))
+    axes = figure.subplots()
+    positions = np.arange(len(names))
+    bars = axes.barh(positions, values, color=colour, height=0.7)
+    axes.set_yticks(positions, names, fontsize=fontsize, parse_math=False)
+    axes.invert_yaxis()
+    axes.bar_label(bars, labels, fontsize=fontsize - 1, padding=2)
+    return figure, axes
+
+
 def pass_rates(checks: Sequence[str], rates: Sequence[float]) -> Figure:
     """Horizontal bars, one per check, the share of submissions passing it; the lowest at the top."""
     order = sorted(range(len(checks)), key=lambda i: (rates[i], checks[i]))
-    names = [checks[i] for i in order]
     values = [100 * rates[i] for i in order]
-    figure = _figure(10, 0.8 + 0.21 * max(len(names), 1))
-    axes = figure.subplots()
-    positions = np.arange(len(names))
-    bars = axes.barh(positions, values, color=PASS_COLOUR, height=0.7)
-    axes.set_yticks(positions, names, fontsize=7, parse_math=False)
-    axes.invert_yaxis()
-    axes.bar_label(bars, [f"{v:.0f}%" for v in values], fontsize=6, padding=2)
+    figure, axes = _bars([checks[i] for i in order], values, [f"{v:.0f}%" for v in values], PASS_COLOUR, 0.8, 0.21, 7)
     axes.set_xlim(0, 110)
     axes.set_xlabel("submissions passing (%)", parse_math=False)
     axes.set_title("Pass rate per check, lowest first", fontsize=10, parse_math=False)
@@ -110,18 +116,12 @@ def execution_times(seconds: Sequence[float]) -> Figure:
 def slowest_checks(checks: Sequence[str], seconds: Sequence[float]) -> Figure:
     """Horizontal bars of the seconds each check took over the whole class, the ``SLOWEST`` longest, longest first."""
     order = sorted(range(len(checks)), key=lambda i: -seconds[i])[:SLOWEST]
-    names = [checks[i] for i in order]
     values = [float(seconds[i]) for i in order]
-    figure = _figure(10, 0.9 + 0.25 * max(len(names), 1))
-    axes = figure.subplots()
-    positions = np.arange(len(names))
-    bars = axes.barh(positions, values, color=TIME_COLOUR, height=0.7)
-    axes.set_yticks(positions, names, fontsize=8, parse_math=False)
-    axes.invert_yaxis()
-    axes.bar_label(bars, [f"{v:.0f} s" if v >= 10 else f"{v:.1f} s" for v in values], fontsize=7, padding=2)
+    labels = [f"{v:.0f} s" if v >= 10 else f"{v:.1f} s" for v in values]
+    figure, axes = _bars([checks[i] for i in order], values, labels, TIME_COLOUR, 0.9, 0.25, 8)
     axes.set_xlim(0, max(values, default=1) * 1.15 or 1)
     axes.set_xlabel("seconds, summed over the class", parse_math=False)
-    axes.set_title(f"The {len(names)} slowest checks", fontsize=10, parse_math=False)
+    axes.set_title(f"The {len(values)} slowest checks", fontsize=10, parse_math=False)
     return figure
 
 

@@ -17,8 +17,8 @@ CHECKS = ("part3.mha.efficiency", "part3.encoder_block.efficiency")
 
 
 def reference_pid() -> int:
-    (entry,) = hidden._REFERENCE_WORKERS.values()
-    return entry[0].process.pid
+    (shared,) = hidden._REFERENCE_WORKERS.values()
+    return shared.worker.process.pid
 
 
 @pytest.mark.slow
@@ -31,6 +31,6 @@ def test_the_reference_worker_serves_the_gradings_of_a_process_until_it_is_repla
         assert [r.score for r in graded.results] == [2.0, 2.0], [r.output for r in graded.results]
         pids.append(reference_pid())
     assert pids[0] == pids[1] != pids[2]  # two gradings served, then a fresh worker
-    (entry,) = hidden._REFERENCE_WORKERS.values()
-    assert entry[1] == 1  # the third grading, counted once for its two checks
-    entry[0].close()
+    (shared,) = hidden._REFERENCE_WORKERS.values()
+    assert shared.served == 1  # the third grading, counted once for its two checks
+    shared.worker.close()

@@ -192,25 +192,36 @@ greedy attention's peak.)"""
 REFERENCE_REUSES = 50
 """Gradings one reference worker measures before it is replaced, well inside the sandbox's CPU time
 limit (each takes a few CPU seconds of it)."""
-_REFERENCE_WORKERS: dict[object, list] = {}
-"""Sandbox -> [the reference's measuring worker, gradings it served]: one per grading process, shared
-by every grading it runs (the reference is the same for all; a batch saves a worker start each)."""
+@dataclass
+class SharedWorker:
+    """The reference's measuring worker of this process, and the gradings it served."""
+
+    worker: Worker
+    served: int = 0
+    """Gradings counted so far."""
+    grading: object = None
+    """The grading it serves now (the submission's worker stands for it)."""
+
+
+_REFERENCE_WORKERS: dict[object, SharedWorker] = {}
+"""Sandbox -> the reference's measuring worker: one per grading process, shared by every grading it
+runs (the reference is the same for all; a batch saves a worker start each)."""
 
 
 def _reference_cost_worker(sandbox, grading: object) -> Worker:
     """This process's reference worker for ``sandbox``, counting ``grading`` (any object that stands
     for one grading) once however many checks ask."""
-    entry = _REFERENCE_WORKERS.get(sandbox)
-    if entry is not None and entry[1] >= REFERENCE_REUSES and entry[2] is not grading:
-        entry[0].close()
-        entry = None
-    if entry is None:
+    shared = _REFERENCE_WORKERS.get(sandbox)
+    if shared is not None and shared.served >= REFERENCE_REUSES and shared.grading is not grading:
+        shared.worker.close()
+        shared = None
+    if shared is None:
         worker = Worker(paths.SOLUTIONS, "cpu", sandbox, environment=COST_ENVIRONMENT)
-        entry = _REFERENCE_WORKERS[sandbox] = [worker, 0, None]
+        shared = _REFERENCE_WORKERS[sandbox] = SharedWorker(worker)
         multiprocessing.util.Finalize(worker, worker.close, exitpriority=10)  # also at a pool process's exit
-    if entry[2] is not grading:
-        entry[1], entry[2] = entry[1] + 1, grading
-    return entry[0]
+    if shared.grading is not grading:
+        shared.served, shared.grading = shared.served + 1, grading
+    return shared.worker
 
 
 def _cost_workers(student) -> dict[str, Worker]:
