@@ -129,15 +129,13 @@ def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, san
                   progress: Optional[Callable[[CheckResult, int, int], None]], style: bool) -> Graded:
     results = []
     with Worker(folder, device, sandbox, threads) as worker:
+        worker.start()  # it loads torch and the submission while the grader prepares
         if notebook:
             notes += _notebook_errors(worker)
         run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
-        for warm_up in dict.fromkeys(CHECKS[c].warm_up for c in rubric.checks if CHECKS[c].warm_up is not None):
-            try:
-                warm_up(worker)
-            except Exception:  # noqa: BLE001 - the check that needs what failed to start reports why
-                pass
         for check_id, rule in rubric.checks.items():
+            if len(results) == 1:  # the worker is up: other workers the checks need load beside the checks
+                _warm_up(worker, rubric)
             spec = CHECKS[check_id]
             start = time.perf_counter()
             mark = worker.output_mark()
@@ -152,6 +150,15 @@ def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, san
             if progress is not None:
                 progress(results[-1], len(results), len(rubric.checks))
     return Graded(results, notes, style_result(folder, notebook, rubric.style.points) if style else None)
+
+
+def _warm_up(worker: Worker, rubric: Rubric) -> None:
+    """Start what the rubric's checks need besides ``worker`` (``CheckSpec.warm_up``), each once."""
+    for warm_up in dict.fromkeys(CHECKS[c].warm_up for c in rubric.checks if CHECKS[c].warm_up is not None):
+        try:
+            warm_up(worker)
+        except Exception:  # noqa: BLE001 - the check that needs what failed to start reports why
+            pass
 
 
 STYLE_ID = "code.style"

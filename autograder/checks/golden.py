@@ -56,8 +56,15 @@ def mode() -> str:
 
 
 def source_files(root: Path = paths.ROOT) -> list[Path]:
-    """The files a recording depends on: the reference solutions, the grader, the rubric."""
-    return sorted([*(root / "solutions").glob("*.py"), *(root / "autograder").rglob("*.py"), root / RUBRIC_FILE])
+    """The files a recording depends on: the reference solutions, the checks (which compute the
+    reference's side in the grader), the requests and value specs they build models from, the rubric.
+
+    The rest of the kit (the worker, the sandbox, reports, tools) enters no recorded value: a change
+    there leaves golden/ fresh, so the grader keeps replaying it instead of computing it all live.
+    """
+    autograder = root / "autograder"
+    return sorted([*(root / "solutions").glob("*.py"), *(autograder / "checks").rglob("*.py"),
+                   autograder / "engine" / "remote.py", autograder / "runtime" / "values.py", root / RUBRIC_FILE])
 
 
 def sources_digest(root: Path = paths.ROOT) -> str:

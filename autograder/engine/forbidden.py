@@ -8,6 +8,7 @@ for every submodule the submission builds.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 from dataclasses import dataclass
 from typing import Iterable
@@ -51,10 +52,18 @@ def resolve(names: Iterable[str]) -> list[ForbiddenRule]:
 
 
 def _is_module(name: str) -> bool:
+    """Whether ``name`` is a package or module, found without importing any of it: ``find_spec`` of
+    ``torchvision.models`` would import torchvision (and scipy with it), seconds on every grade."""
+    head, _, rest = name.partition(".")
     try:
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(head)
+        for part in rest.split(".") if rest else ():
+            if spec is None or not spec.submodule_search_locations:
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(part, list(spec.submodule_search_locations))
     except (ImportError, ValueError):
         return False
+    return spec is not None
 
 
 def _import(name: str):

@@ -188,15 +188,19 @@ def installed_kit(visible: list[str]) -> list[str]:
 def namespaces_unavailable(device: str) -> str | None:
     """Why workers cannot run in namespaces here (None when they can): tried once per device.
 
-    The try runs the jail for real around a Python that imports torch (and, for ``cuda``, sees
-    the GPU), so that whatever the worker needs is known to be in its view.
+    The try runs the jail for real around a Python that finds and reads torch (for ``cuda``, one
+    that imports it and sees the GPU), so that whatever the worker needs is known to be in its view.
+    On the CPU it does not import torch: that takes more than a second, on every grade.
     """
     if sys.platform != "linux":
         return f"namespaces are Linux only (this is {sys.platform})"
     if shutil.which("unshare") is None:
         return "the unshare command (util-linux) is not installed"
-    available = "torch.cuda.is_available()" if device == "cuda" else "True"
-    check = f"import torch, sys; sys.exit(0 if {available} else 3)"
+    if device == "cuda":
+        check = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"
+    else:
+        check = ("import importlib.util, sys; spec = importlib.util.find_spec('torch'); "
+                 "sys.exit(4) if spec is None else open(spec.origin, 'rb').close()")
     with tempfile.TemporaryDirectory(prefix="lab3-probe-") as scratch:
         argv, env = confine([sys.executable, "-c", check], Path(scratch), [], Limits().rlimits(device, True), True)
         try:
@@ -207,5 +211,7 @@ def namespaces_unavailable(device: str) -> str | None:
         return None
     if done.returncode == 3:
         return "the GPU is not visible inside them"
+    if done.returncode == 4:
+        return "torch is not in their view of the files"
     last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     return f"unshare failed: {last[:200]}"

@@ -147,9 +147,14 @@ def test_golden_records_the_sources_it_came_from(tmp_path):
     (root / "golden").mkdir()
     (root / "golden" / SOURCES_FILE).write_text(digest, encoding="utf-8")
     assert up_to_date(root / "golden", root)
-    with (root / "solutions" / "vit.py").open("a", encoding="utf-8") as changed:
-        changed.write("\n# a change\n")
-    assert not up_to_date(root / "golden", root)
+    with (root / "autograder" / "grade.py").open("a", encoding="utf-8") as changed:
+        changed.write("\n# a change outside what computes the reference's values\n")
+    assert up_to_date(root / "golden", root)
+    for source in ("solutions/vit.py", "autograder/checks/instructor/hidden.py"):
+        with (root / source).open("a", encoding="utf-8") as changed:
+            changed.write("\n# a change\n")
+        assert not up_to_date(root / "golden", root)
+        (root / "golden" / SOURCES_FILE).write_text(sources_digest(root), encoding="utf-8")
 
 
 @pytest.mark.slow
