@@ -82,6 +82,7 @@ def command_check(args: argparse.Namespace) -> int:
     submission, rubric, device = inputs
     from autograder.grade import grade
     from autograder.i18n import _, course_language, use
+    from autograder.lanes import auto_lanes
     from autograder.report import format_report
     from autograder.selection import SelectionError, selected
 
@@ -95,8 +96,8 @@ def command_check(args: argparse.Namespace) -> int:
     what = (_("{count} of the visible checks").format(count=len(chosen.checks)) if args.only
             else _("the visible checks"))
     graded = grade(submission, chosen, device, sandbox="off", reference="replay", threads=args.threads,
-                   progress=_progress_printer(args.progress), show_prints=True, style=not args.only,
-                   language=args.lang)
+                   lanes=args.lanes or auto_lanes(), progress=_progress_printer(args.progress), show_prints=True,
+                   style=not args.only, language=args.lang)
     title = _("Lab 3 self-check: {submission} ({device}), {what}").format(
         submission=submission, device=device, what=what)
     print(format_report(graded.reported, title, graded.notes, show_prints=True))
@@ -223,12 +224,13 @@ def command_grade(args: argparse.Namespace) -> int:
     submission, rubric, device = inputs
     from autograder.engine.sandbox import SandboxUnavailable
     from autograder.grade import grade
+    from autograder.lanes import auto_lanes
     from autograder.report import format_report, write_results
 
     start = time.perf_counter()
     try:
         graded = grade(submission, rubric, device, args.sandbox, reference=args.reference, threads=args.threads,
-                       language=args.lang)
+                       lanes=args.lanes or auto_lanes(), language=args.lang)
     except SandboxUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -508,7 +510,14 @@ def _grade_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="submission: a folder laid out like skeletons/, or a .ipynb notebook")
     parser.add_argument("--results", default="results.json", help="Gradescope results file to write")
     _rubric_and_device_options(parser)
+    _lanes_option(parser)
     _language_option(parser)
+
+
+def _lanes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lanes", type=_positive_int, default=None,
+                        help="workers that run the checks side by side, each with a share of them (default: 2 on a "
+                             "machine with 2 cores or more, else 1); the grade is the same with any number")
 
 
 def _check_parser(parser: argparse.ArgumentParser) -> None:
@@ -523,6 +532,7 @@ def _check_parser(parser: argparse.ArgumentParser) -> None:
     rubric_option(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _threads_option(parser)
+    _lanes_option(parser)
 
 
 def _golden_parser(parser: argparse.ArgumentParser) -> None:

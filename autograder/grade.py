@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import queue
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from autograder.engine.device import resolve_device
 from autograder.engine.sandbox import Limits, Sandbox
 from autograder.engine.submission import NotebookError, code_cells, extract
 from autograder.i18n import N_, _, course_language, speaking
+from autograder.lanes import split
 from autograder.report import CheckResult, results_json
 from autograder.rubric import Rubric
 from autograder.runtime.values import ref
@@ -65,7 +68,7 @@ def ungraded(rubric: Rubric, reason: str, notes: list[str]) -> Graded:
 
 
 def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = "auto",
-          reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1,
+          reference: str = "live", golden_folder: Optional[Path] = None, threads: int = 1, lanes: int = 1,
           progress: Optional[Callable[[CheckResult, int, int], None]] = None, show_prints: bool = False,
           style: bool = True, language: Optional[str] = None) -> Graded:
     """Every rubric check, in rubric order, against ``submission``: a folder laid out like
@@ -75,6 +78,7 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
     and ``golden_folder``: where the reference's values come from (see ``autograder.checking.run_check``);
     ``auto``: ``cached`` where golden/ was recorded from the sources as they are, else ``live``.
     ``threads``: torch's threads in the grader and in the worker while grading (see ``Worker``).
+    ``lanes``: workers that run the checks side by side (``autograder.lanes``; one for a batch).
     ``progress(result, done, total)`` is called as each check finishes. Each result keeps what the
     submission printed while it ran; unless ``show_prints``, a note says the report leaves them out.
     ``style``: whether to add the clean-code report. ``language``: of the feedback (default: the rubric's).
@@ -87,7 +91,7 @@ def grade(submission: Path, rubric: Rubric, device: str = "cpu", sandbox: str = 
         confinement = Sandbox(sandbox, Limits.of(rubric.sandbox))
         notes = [_(SELF_CHECK_NOTE) if show_prints and sandbox == "off" else confinement.note(device)]
         grade_folder = functools.partial(_grade_folder, rubric=rubric, device=device, sandbox=confinement, notes=notes,
-                                         threads=threads, reference=reference, golden_folder=golden_folder,
+                                         threads=threads, lanes=lanes, reference=reference, golden_folder=golden_folder,
                                          progress=progress, style=style)
         return _grade(submission, rubric, notes, threads, show_prints, grade_folder)
 
@@ -125,36 +129,78 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
-                  threads: int, reference: str, golden_folder: Optional[Path],
+                  threads: int, lanes: int, reference: str, golden_folder: Optional[Path],
                   progress: Optional[Callable[[CheckResult, int, int], None]], style: bool) -> Graded:
-    results = []
-    with Worker(folder, device, sandbox, threads) as worker:
-        worker.start()  # it loads torch and the submission while the grader prepares
+    check_ids = list(rubric.checks)
+    parts = split(check_ids, lanes)
+    finished: "queue.Queue[tuple[str, CheckResult | BaseException]]" = queue.Queue()
+    with contextlib.ExitStack() as stack:
+        workers = [stack.enter_context(Worker(folder, device, sandbox, threads)) for _ in parts]
+        for worker in workers:
+            worker.start()  # it loads torch and the submission while the grader prepares
         if notebook:
-            notes += _notebook_errors(worker)
-        run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
-        for check_id, rule in rubric.checks.items():
-            if len(results) == 1:  # the worker is up: other workers the checks need load beside the checks
-                _warm_up(worker, rubric)
-            spec = CHECKS[check_id]
-            start = time.perf_counter()
-            mark = worker.output_mark()
-            outcome = run.outcome(check_id)
-            message = outcome.message
-            if outcome.fraction < 1:
-                message += "\n" + _("See the slides: {section}").format(section=spec.hint)
-            printed = "\n".join(worker.output_since(mark).splitlines()[-PRINTED_LINES_KEPT:])
-            results.append(CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message,
-                                       rule.visibility, time.perf_counter() - start, printed, outcome.fraction,
-                                       outcome.alternatives, outcome.incident))
-            if progress is not None:
-                progress(results[-1], len(results), len(rubric.checks))
+            notes += _notebook_errors(workers[0])
+        lane_threads = [threading.Thread(target=_run_lane, daemon=True, name=f"lane {index}",
+                                         args=(worker, part, folder, rubric, reference, golden_folder, finished.put))
+                        for index, (worker, part) in enumerate(zip(workers, parts))]
+        for thread in lane_threads:
+            thread.start()
+        results = _in_rubric_order(check_ids, finished, progress)
+        for thread in lane_threads:
+            thread.join()
     return Graded(results, notes, style_result(folder, notebook, rubric.style.points) if style else None)
 
 
-def _warm_up(worker: Worker, rubric: Rubric) -> None:
-    """Start what the rubric's checks need besides ``worker`` (``CheckSpec.warm_up``), each once."""
-    for warm_up in dict.fromkeys(CHECKS[c].warm_up for c in rubric.checks if CHECKS[c].warm_up is not None):
+def _run_lane(worker: Worker, check_ids: list[str], folder: Path, rubric: Rubric, reference: str,
+              golden_folder: Optional[Path], report: Callable[[tuple[str, CheckResult | BaseException]], None]) -> None:
+    """Run ``check_ids`` in ``worker``, in order, reporting (id, result) as each finishes, or
+    (id, the error) for the first the grader itself could not finish."""
+    run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
+    for index, check_id in enumerate(check_ids):
+        if index == 1:  # the worker is up: other workers these checks need load beside the checks
+            _warm_up(worker, check_ids)
+        try:
+            report((check_id, _result(run, check_id, rubric.checks[check_id])))
+        except BaseException as error:  # noqa: BLE001 - raised again in the grading's own thread
+            report((check_id, error))
+            return
+
+
+def _result(run: Checking, check_id: str, rule) -> CheckResult:
+    """One check's result, with its time and what the submission printed while it ran."""
+    spec = CHECKS[check_id]
+    worker = run.worker
+    start = time.perf_counter()
+    mark = worker.output_mark()
+    outcome = run.outcome(check_id)
+    message = outcome.message
+    if outcome.fraction < 1:
+        message += "\n" + _("See the slides: {section}").format(section=spec.hint)
+    printed = "\n".join(worker.output_since(mark).splitlines()[-PRINTED_LINES_KEPT:])
+    return CheckResult(check_id, round(rule.points * outcome.fraction, 4), rule.points, message, rule.visibility,
+                       time.perf_counter() - start, printed, outcome.fraction, outcome.alternatives, outcome.incident)
+
+
+def _in_rubric_order(check_ids: list[str], finished: "queue.Queue[tuple[str, CheckResult | BaseException]]",
+                     progress: Optional[Callable[[CheckResult, int, int], None]]) -> list[CheckResult]:
+    """The lanes' results as they finish, in rubric order; ``progress`` told of each in that order."""
+    arrived: dict[str, CheckResult] = {}
+    results: list[CheckResult] = []
+    while len(results) < len(check_ids):
+        check_id, result = finished.get()
+        if isinstance(result, BaseException):
+            raise result
+        arrived[check_id] = result
+        while len(results) < len(check_ids) and check_ids[len(results)] in arrived:
+            results.append(arrived.pop(check_ids[len(results)]))
+            if progress is not None:
+                progress(results[-1], len(results), len(check_ids))
+    return results
+
+
+def _warm_up(worker: Worker, check_ids: list[str]) -> None:
+    """Start what ``check_ids`` need besides ``worker`` (``CheckSpec.warm_up``), each once."""
+    for warm_up in dict.fromkeys(CHECKS[c].warm_up for c in check_ids if CHECKS[c].warm_up is not None):
         try:
             warm_up(worker)
         except Exception:  # noqa: BLE001 - the check that needs what failed to start reports why

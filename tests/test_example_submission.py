@@ -84,8 +84,9 @@ def start_grading(submission: Path, results: Path, *options: str) -> subprocess.
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> dict[str, dict]:
-    """results.json of the example as shipped ("shipped"), the same with every reference value computed
-    afresh ("live", where "shipped" replays those golden/ holds), and with its mistakes undone ("fixed")."""
+    """results.json of the example as shipped ("shipped", its checks split across two workers), the same
+    with every reference value computed afresh in one worker ("live", where "shipped" replays those
+    golden/ holds), and with its mistakes undone ("fixed")."""
     folder = tmp_path_factory.mktemp("example")
     fixed = folder / "fixed"
     shutil.copytree(EXAMPLE, fixed, ignore=shutil.ignore_patterns("__pycache__"))
@@ -94,7 +95,8 @@ def graded(tmp_path_factory) -> dict[str, dict]:
         assert count == 1, f"{name}: expected one DEMO MISTAKE, found {count}"
         (fixed / name).write_text(source)
     runs = {label: (start_grading(path, folder / f"{label}.json", *options), folder / f"{label}.json")
-            for label, path, options in (("shipped", EXAMPLE, ()), ("live", EXAMPLE, ("--reference", "live")),
+            for label, path, options in (("shipped", EXAMPLE, ("--lanes", "2")),
+                                         ("live", EXAMPLE, ("--reference", "live", "--lanes", "1")),
                                          ("fixed", fixed, ()))}
     results = {}
     for label, (process, path) in runs.items():
@@ -141,9 +143,9 @@ def live(graded, check_ids) -> list[tuple]:
 
 
 def test_the_grader_replaying_golden_files_grades_as_the_live_reference_does(graded):
-    """The instructor's grader takes the reference's values from golden/ where it can: every check
-    of the whole rubric, hidden ones included, gets the same score and feedback as when every value
-    is computed afresh."""
+    """The instructor's grader takes the reference's values from golden/ where it can, and splits the
+    checks across two workers: every check of the whole rubric, hidden ones included, gets the same
+    score and feedback as when every value is computed afresh, all in one worker."""
     def checks(data: dict) -> list:
         return [(t["name"], t["score"], t["output"]) for t in data["tests"]]
 

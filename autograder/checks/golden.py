@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -40,7 +41,9 @@ class GoldenMissing(RuntimeError):
     """Replay asked for a value the golden files do not hold (stale files, or a hidden check)."""
 
 
-class _State:
+class _State(threading.local):
+    """The check being run in this thread (a grading may run checks in several: ``autograder.lanes``)."""
+
     mode = "live"
     check_id = ""
     recorded: dict[str, Any] = {}

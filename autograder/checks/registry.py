@@ -31,8 +31,9 @@ class CheckSpec:
     """False for a check that takes nothing from the reference solutions (the training smoke tests
     train the submission's own modules): its golden file is empty, written without running it."""
     warm_up: Optional[Callable[[object], None]] = None
-    """Called with the submission's worker before the first check runs, to start what the check
-    will need (processes of its own) while the checks before it run."""
+    """Called with the submission's worker once its first check has run, to start what the check
+    will need (processes of its own) while the checks before it run. Checks with the same warm-up
+    share what it starts, so they run in the same worker (``autograder.lanes``)."""
 
 
 CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s

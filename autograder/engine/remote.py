@@ -78,8 +78,13 @@ class Session:
                 message += " " + _("in {where}").format(where=error.stall.where)
             raise WorkerTimeout(message, error.stall) from None
 
-    def build(self, name: str, target: dict, *args, tensors: Optional[dict] = None, **kwargs) -> Description:
+    def build(self, name: str, target: dict, *args, tensors: Optional[dict] = None, init: bool = True,
+              **kwargs) -> Description:
+        """Build ``target(*args, **kwargs)`` in the worker and keep it as ``name``. ``init`` false: its
+        random initial weights are zeros, for a module that only gets counted or loaded with weights."""
         header = {"op": "build", "handle": name, "target": target, "args": list(args), "kwargs": kwargs}
+        if not init:
+            header["init"] = False
         reply, _ = self._send(header, tensors)
         params = [(n, tuple(s)) for n, s, _ in reply.get("parameters", [])]
         trainable = sum(torch.Size(s).numel() for _, s, g in reply.get("parameters", []) if g)

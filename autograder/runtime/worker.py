@@ -6,7 +6,8 @@ Requests arrive on stdin and replies leave on the original stdout, framed by ``p
 the submission's own prints go to stderr. This file never imports the reference solutions.
 
 Request ops (registered in ``OPS``):
-- ``build``: call a target with arguments and keep the result under a handle.
+- ``build``: call a target with arguments and keep the result under a handle; with ``init`` false,
+  the random initial weights are zeros (``zero_initialised``).
 - ``call``: call a target (a handle, a handle's method, a submission attribute) on arguments,
   optionally in eval/train mode and float64, tracing the modules a handle runs, and returning the
   gradients of ``sum(output * upstream)`` with respect to the inputs and parameters.
@@ -23,6 +24,7 @@ function that never returned (``autograder.engine.stalls``). STALLED_JSON maps s
 """
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import functools
 import importlib.abc
@@ -34,7 +36,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -255,11 +257,39 @@ def op_build(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, di
     handle = request.get("handle")
     if not isinstance(handle, str):
         raise RequestError("a build request needs a handle (a string) to keep the result under")
-    obj = target(*decode(request.get("args", []), state, tensors), **decode(request.get("kwargs", {}), state, tensors))
+    args, kwargs = decode(request.get("args", []), state, tensors), decode(request.get("kwargs", {}), state, tensors)
+    with contextlib.nullcontext() if request.get("init", True) else zero_initialised():
+        obj = target(*args, **kwargs)
     if isinstance(obj, nn.Module):
         obj = obj.to(state.device)
     state.handles[handle] = obj
     return describe(obj, state.provided), {}
+
+
+RANDOM_FILLS = ("uniform_", "normal_")
+"""The tensor methods torch.nn.init draws initial weights with."""
+
+
+@contextlib.contextmanager
+def zero_initialised() -> Iterator[None]:
+    """Within: tensors drawn by ``RANDOM_FILLS`` are filled with zeros instead, for a build whose
+    weights are loaded afterwards or only counted. Drawing a ResNet-101's or a ViT-B's weights takes
+    about a second; filling them with zeros takes a few milliseconds."""
+    saved = {name: torch.Tensor.__dict__.get(name) for name in RANDOM_FILLS}
+    for name in RANDOM_FILLS:
+        setattr(torch.Tensor, name, _zero_fill)
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            if method is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, method)
+
+
+def _zero_fill(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return tensor.zero_()
 
 
 def op_load(state: WorkerState, request: dict, tensors: dict) -> tuple[dict, dict]:

@@ -4,7 +4,8 @@ The failure this guards against: two gradings started at once on a 2-core machin
 torch's thread pools to every core, slowed each other down several times over, and a training
 smoke test cut short by a time limit then lost points even for the reference solutions. Here a
 grading runs alone, then two run at once with their default settings and nothing in the
-environment sizing their threads; every check's score and feedback must come out the same. The
+environment sizing their threads (each splitting its checks across two workers, as the command line
+does on two cores); every check's score and feedback must come out the same. The
 checks graded are those whose work takes the longest or measures time: the two training smoke
 tests, the latency and the training benchmark of the profiler.
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from autograder import paths
 from autograder.checks import CHECKS
 from autograder.grade import grade
+from autograder.lanes import auto_lanes
 from autograder.rubric import load_rubric
 
 full = load_rubric(paths.ROOT / "grading.yml", CHECKS)
@@ -37,7 +39,7 @@ checks = {check_id: full.checks[check_id] for check_id in sys.argv[1].split(",")
 points = sum(rule.points for rule in checks.values())
 rubric = dataclasses.replace(full, checks=checks, total=points, code_points=points, manual={})
 start = time.perf_counter()
-graded = grade(paths.SOLUTIONS, rubric, "cpu", sandbox="off")  # the command line's defaults otherwise
+graded = grade(paths.SOLUTIONS, rubric, "cpu", sandbox="off", lanes=auto_lanes())  # as the command line grades
 Path(sys.argv[2]).write_text(json.dumps(graded.results_json(time.perf_counter() - start)))
 """
 """Grades the reference solutions with the real rubric's rules for the checks named in argv[1]."""

@@ -60,3 +60,16 @@ def test_the_same_settings_give_the_same_feedback_every_time():
     """A long run (a high target, reached late or not at all), where a difference would show."""
     settings = TrainingSettings(target_accuracy=0.95, min_accuracy=0.5)
     assert smoke_test(settings).output == smoke_test(settings).output
+
+
+def test_the_digits_read_from_scikit_learns_file_are_what_load_digits_gives():
+    from sklearn.datasets import load_digits
+
+    from autograder.checks.common import digits
+
+    images, labels, order = digits()
+    expected = load_digits()
+    assert images.shape == (1797, 1, 8, 8) and labels.dtype == torch.long
+    assert torch.equal(images, torch.tensor(expected.images, dtype=torch.float32)[:, None] / 16.0)
+    assert torch.equal(labels, torch.tensor(expected.target))
+    assert sorted(order.tolist()) == list(range(1797))

@@ -289,6 +289,15 @@ def test_freed_handles_are_gone(worker, session):
         session.forward("temporary", torch.ones(1, 3))
 
 
+def test_a_build_without_init_has_zero_weights_and_leaves_later_builds_random(session):
+    """Only its own initial weights are zeros: the next build draws its weights as usual."""
+    assert session.build("counted", ref("resnet.Net"), init=False).trainable == 3 * 2 + 2 + 3 * 4 + 4
+    zeros = session.forward("counted", torch.ones(1, 3)).outputs[0]
+    session.build("drawn", ref("resnet.Net"))
+    drawn = session.forward("drawn", torch.ones(1, 3)).outputs[0]
+    assert torch.equal(zeros, torch.zeros(1, 2)) and drawn.abs().sum() > 0
+
+
 def test_torch_nn_specs_build_modules_with_the_given_weights(session):
     torch.manual_seed(3)
     inner = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
