@@ -2,37 +2,16 @@
 
 A check runs in the same lane as the checks it uses (it may run them first) and as the checks that
 share its measuring workers (``CheckSpec.warm_up``), so no two lanes ever share a worker. Lanes are
-given whole groups, the most expensive first, each to the lane with the fewest estimated seconds so
-far: the split depends on the rubric alone, so each worker answers the same requests in the same
-order in every grading, and a grade does not depend on which lane finished first.
+given whole groups, the most expensive first (``CheckSpec.seconds``), each to the lane with the
+fewest estimated seconds so far: the split depends on the rubric alone, so each worker answers the
+same requests in the same order in every grading, and a grade does not depend on which lane
+finished first.
 """
 from __future__ import annotations
 
 import os
 
 from autograder.checks import CHECKS
-
-ESTIMATED_SECONDS = {
-    "part1.basic_block.shapes": 1.3,
-    "part1.bottleneck.efficiency": 1.9,
-    "part1.resnet.parameters": 0.3,
-    "part1.resnet.shapes": 0.6,
-    "part1.resnet.numerics": 4.3,
-    "part2.se_resnet.numerics": 0.7,
-    "part2.cbam_resnet.numerics": 0.7,
-    "part3.mha.efficiency": 0.5,
-    "part3.encoder_block.efficiency": 0.8,
-    "part3.vit.parameters": 0.5,
-    "part4.profiler.flops": 1.1,
-    "part4.profiler.latency": 0.7,
-    "part4.profiler.training": 0.2,
-    "part4.training.resnet": 1.4,
-    "part4.training.vit": 3.5,
-}
-"""Seconds the checks that take longest took to grade the reference solutions (``./kit run grade
-solutions``, results.json's ``extra_data.seconds``, 2-core Intel Xeon); only their ratios matter."""
-OTHER_CHECK_SECONDS = 0.05
-"""The estimate for any other check."""
 
 
 def available_cores() -> int:
@@ -88,7 +67,7 @@ def split(check_ids: list[str], lanes: int) -> list[list[str]]:
     members: list[list[str]] = [[] for _ in range(lanes)]
 
     def cost(group: list[str]) -> float:
-        return sum(ESTIMATED_SECONDS.get(check_id, OTHER_CHECK_SECONDS) for check_id in group)
+        return sum(CHECKS[check_id].seconds for check_id in group)
 
     for group in sorted(groups(check_ids), key=cost, reverse=True):  # sorted() is stable: ties keep rubric order
         lane = loads.index(min(loads))

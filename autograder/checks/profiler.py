@@ -55,7 +55,7 @@ def method(name: str, attr: str) -> dict:
 
 
 @registry.check("part4.profiler.flops", "profiler", "ModelProfiler.measure_flops",
-                slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"))
+                slides.section("4.2", "Perfilado Computacional", "análisis de FLOPs"), seconds=1.1)
 def flops(session: Session, rule) -> Outcome:
     """FLOPs of a CNN, an MLP and a network with attention equal the exact counts."""
     probes = ((N_("CNN"), CNN, (3, 16, 16)), (N_("MLP"), MLP, (3, 8, 8)),
@@ -105,7 +105,7 @@ def _own_latency_ms(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, flo
     return min(medians), max(medians)
 
 
-@registry.check("part4.profiler.latency", "profiler", "ModelProfiler.measure_latency", SLIDE)
+@registry.check("part4.profiler.latency", "profiler", "ModelProfiler.measure_latency", SLIDE, seconds=0.7)
 def latency(session: Session, rule) -> Outcome:
     """A dict of mean_ms, median_ms, p95_ms: positive, ordered, in milliseconds."""
     CNN.install(session, "lat")
@@ -165,7 +165,7 @@ def digits_batches(count: int, batch: int = 64):
     return [(images[order[i:i + batch]], labels[order[i:i + batch]]) for i in range(0, count * batch, batch)]
 
 
-@registry.check("part4.profiler.training", "profiler", "ModelProfiler.benchmark_training", SLIDE)
+@registry.check("part4.profiler.training", "profiler", "ModelProfiler.benchmark_training", SLIDE, seconds=0.2)
 def training(session: Session, rule) -> Outcome:
     """benchmark_training reports one entry per epoch, with a falling loss."""
     DIGITS_CNN.install(session, "train")

@@ -34,6 +34,10 @@ class CheckSpec:
     """Called with the submission's worker once its first check has run, to start what the check
     will need (processes of its own) while the checks before it run. Checks with the same warm-up
     share what it starts, so they run in the same worker (``autograder.lanes``)."""
+    seconds: float = 0.05
+    """About how long it takes to grade the reference solutions (``./kit run grade solutions``,
+    results.json's ``extra_data.seconds``, 2-core Intel Xeon): only the ratios matter, to split a
+    grading's checks evenly across workers (``autograder.lanes``)."""
 
 
 CheckRuleLike = object  # the rubric's CheckRule: .tolerance (dtype -> Tolerance), .timeout_s
@@ -47,14 +51,14 @@ class Registry:
 
     def check(self, id: str, module: str, component: str, hint: str, uses: tuple[str, ...] = (),
               alternatives: tuple[str, ...] = (), reference_values: bool = True,
-              warm_up: Optional[Callable[[object], None]] = None):
+              warm_up: Optional[Callable[[object], None]] = None, seconds: float = 0.05):
         """Decorator registering ``run(session, rule) -> Outcome`` under ``id`` (see ``CheckSpec``)."""
 
         def register(run):
             if id in self.checks:
                 raise ValueError(f"check id {id!r} registered twice")
             self.checks[id] = CheckSpec(id, module, component, hint, run, tuple(uses), tuple(alternatives),
-                                        reference_values, warm_up)
+                                        reference_values, warm_up, seconds)
             return run
 
         return register

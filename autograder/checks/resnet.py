@@ -127,7 +127,7 @@ TORCHVISION_COUNTS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50"
 RESNET_SLIDE = slides.RESNET
 
 
-@registry.check("part1.resnet.parameters", "resnet", "resnet18/34/50/101", RESNET_SLIDE)
+@registry.check("part1.resnet.parameters", "resnet", "resnet18/34/50/101", RESNET_SLIDE, seconds=0.3)
 def resnet_parameters(session: Session, rule) -> Outcome:
     """The four factories at their defaults have torchvision's parameter counts."""
     problems = []
@@ -149,7 +149,7 @@ NETWORK_CASES = [
 ]
 
 
-@registry.check("part1.resnet.shapes", "resnet", "ResNet", RESNET_SLIDE)
+@registry.check("part1.resnet.shapes", "resnet", "ResNet", RESNET_SLIDE, seconds=0.6)
 def resnet_shapes(session: Session, rule) -> Outcome:
     return check_output_shapes(session, NETWORK_CASES)
 
@@ -157,7 +157,7 @@ def resnet_shapes(session: Session, rule) -> Outcome:
 BLOCK_NUMERICS = tuple(ids[2] for ids in BLOCK_CHECKS.values())
 
 
-@registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE, uses=BLOCK_NUMERICS)
+@registry.check("part1.resnet.numerics", "resnet", "ResNet", RESNET_SLIDE, uses=BLOCK_NUMERICS, seconds=4.3)
 def resnet_numerics(session: Session, rule) -> Outcome:
     """Whole networks (both stems, post- and pre-activation) equal the reference with its weights."""
     return all_of([check_numerics(session, case, rule.tolerance) for case in NETWORK_CASES])

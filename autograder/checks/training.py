@@ -135,7 +135,8 @@ def train_and_score(session: Session, name: str, label: str) -> Outcome:
     return passed(summary)
 
 
-@registry.check("part4.training.resnet", "resnet", "BasicBlock (training)", SLIDE, reference_values=False)
+@registry.check("part4.training.resnet", "resnet", "BasicBlock (training)", SLIDE, reference_values=False,
+                seconds=1.4)
 def resnet_smoke(session: Session, rule) -> Outcome:
     """A small CNN of three of your BasicBlocks learns digits."""
     built = session.build("smoke_resnet", values.nn_factory(SMALL_RESNET), 0)
@@ -145,7 +146,8 @@ def resnet_smoke(session: Session, rule) -> Outcome:
     return train_and_score(session, "smoke_resnet", label)
 
 
-@registry.check("part4.training.vit", "vit", "VisionTransformer (training)", SLIDE, reference_values=False)
+@registry.check("part4.training.vit", "vit", "VisionTransformer (training)", SLIDE, reference_values=False,
+                seconds=3.5)
 def vit_smoke(session: Session, rule) -> Outcome:
     """A small VisionTransformer of yours learns digits."""
     if session.build("smoke_vit", ref("vit.VisionTransformer"), **SMALL_VIT).trainable == 0:

@@ -237,7 +237,7 @@ VIT_NUMERIC = [Case("vit.VisionTransformer", (), SMALL_VIT, (2, 3, 16, 16)),
                     (2, 1, 16, 16))]
 
 
-@registry.check("part3.vit.parameters", "vit", "VisionTransformer", VIT_SLIDE)
+@registry.check("part3.vit.parameters", "vit", "VisionTransformer", VIT_SLIDE, seconds=0.5)
 def vit_parameters(session: Session, rule) -> Outcome:
     """ViT-B/16 at the defaults has 86,567,656 parameters; small configurations match the reference."""
     got = session.build("count", ref("vit.VisionTransformer"), init=False).trainable  # replaced by the next build

@@ -198,7 +198,7 @@ def test_cli_writes_passing_results_for_a_passing_submission(tmp_path, monkeypat
         (check_id, 2.0, 2.0, "passed", "visible") for check_id in ATTENTION_CHECKS] + [
         (STYLE_ID, 0, 0, "passed", "visible")]
     seconds = [t["extra_data"]["seconds"] for t in data["tests"]]
-    assert all(s > 0 for s in seconds) and sum(seconds) <= data["execution_time"]
+    assert all(0 < s <= data["execution_time"] for s in seconds)  # checks in two lanes overlap
 
 
 @pytest.mark.parametrize("case", ["missing folder", "a file", "broken rubric", "rubric missing a check",

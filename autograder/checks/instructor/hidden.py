@@ -121,14 +121,14 @@ def _resnet_uses(attention: str) -> tuple[str, ...]:
 
 
 @registry.check("part2.se_resnet.numerics", "resnet", "SE-ResNet-18", slides.SE_IN_RESNET,
-                uses=_resnet_uses("se"))
+                uses=_resnet_uses("se"), seconds=0.7)
 def se_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=SEModule) from your files equals the reference network."""
     return check_numerics(session, _resnet_with("SEModule"), rule.tolerance)
 
 
 @registry.check("part2.cbam_resnet.numerics", "resnet", "CBAM-ResNet-18", slides.SE_IN_RESNET,
-                uses=_resnet_uses("cbam"))
+                uses=_resnet_uses("cbam"), seconds=0.7)
 def cbam_resnet_numerics(session: Session, rule) -> Outcome:
     """resnet18(attention=CBAM) from your files equals the reference network."""
     return check_numerics(session, _resnet_with("CBAM"), rule.tolerance)
@@ -313,18 +313,18 @@ def check_efficiency(session: Session, key: str) -> Outcome:
 
 
 @registry.check("part1.bottleneck.efficiency", "resnet", "BottleneckBlock", slides.EFFICIENCY,
-                warm_up=start_cost_workers)
+                warm_up=start_cost_workers, seconds=1.9)
 def bottleneck_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "bottleneck")
 
 
 @registry.check("part3.mha.efficiency", "vit", "MultiHeadAttention",
-                slides.EFFICIENCY, warm_up=start_cost_workers)
+                slides.EFFICIENCY, warm_up=start_cost_workers, seconds=0.5)
 def mha_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "mha")
 
 
 @registry.check("part3.encoder_block.efficiency", "vit", "TransformerEncoderBlock", slides.EFFICIENCY,
-                uses=("part3.mha.efficiency",), warm_up=start_cost_workers)
+                uses=("part3.mha.efficiency",), warm_up=start_cost_workers, seconds=0.8)
 def encoder_block_efficiency(session: Session, rule) -> Outcome:
     return check_efficiency(session, "encoder_block")
