@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import torch
 
@@ -128,12 +128,16 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+LaneReport = tuple[str, Union[CheckResult, BaseException]]
+"""What a lane reports of a check: its id, and its result or the error the grader itself met."""
+
+
 def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, sandbox: Sandbox, notes: list[str],
                   threads: int, lanes: int, reference: str, golden_folder: Optional[Path],
                   progress: Optional[Callable[[CheckResult, int, int], None]], style: bool) -> Graded:
     check_ids = list(rubric.checks)
     parts = split(check_ids, lanes)
-    finished: "queue.Queue[tuple[str, CheckResult | BaseException]]" = queue.Queue()
+    finished: "queue.Queue[LaneReport]" = queue.Queue()
     with contextlib.ExitStack() as stack:
         workers = [stack.enter_context(Worker(folder, device, sandbox, threads)) for _ in parts]
         for worker in workers:
@@ -152,7 +156,7 @@ def _grade_folder(folder: Path, notebook: bool, rubric: Rubric, device: str, san
 
 
 def _run_lane(worker: Worker, check_ids: list[str], folder: Path, rubric: Rubric, reference: str,
-              golden_folder: Optional[Path], report: Callable[[tuple[str, CheckResult | BaseException]], None]) -> None:
+              golden_folder: Optional[Path], report: Callable[[LaneReport], None]) -> None:
     """Run ``check_ids`` in ``worker``, in order, reporting (id, result) as each finishes, or
     (id, the error) for the first the grader itself could not finish."""
     run = Checking(worker, folder, rubric, reference=reference, golden_folder=golden_folder)
@@ -181,7 +185,7 @@ def _result(run: Checking, check_id: str, rule) -> CheckResult:
                        time.perf_counter() - start, printed, outcome.fraction, outcome.alternatives, outcome.incident)
 
 
-def _in_rubric_order(check_ids: list[str], finished: "queue.Queue[tuple[str, CheckResult | BaseException]]",
+def _in_rubric_order(check_ids: list[str], finished: "queue.Queue[LaneReport]",
                      progress: Optional[Callable[[CheckResult, int, int], None]]) -> list[CheckResult]:
     """The lanes' results as they finish, in rubric order; ``progress`` told of each in that order."""
     arrived: dict[str, CheckResult] = {}
